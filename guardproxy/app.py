@@ -1,0 +1,96 @@
+"""The composition root: settings, policies, guards, upstream client and
+routes are wired here and nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from guardproxy.check_api import guardrails_check
+from guardproxy.config import Settings, settings_from_environment
+from guardproxy.errors import error_response
+from guardproxy.proxy import ENDPOINTS, guarded, passthrough
+from guardproxy.runtime import Runtime
+from guardproxy.upstream import create_client
+
+log = logging.getLogger("guardproxy")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"})
+
+
+async def readyz(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    if not runtime.ready:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    policies = runtime.policies
+    return JSONResponse({"status": "ready", "policy": policies.digest,
+                         "policies": [item.policy.name for item in policies.policies]})
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    if status == 405:
+        return error_response(405, f"Method {request.method} is not allowed on {request.url.path}.",
+                              "invalid_request_error", "method_not_allowed")
+    return error_response(status, f"Invalid URL ({request.method} {request.url.path})",
+                          "invalid_request_error", "unknown_url")
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+    return error_response(500, "The proxy failed to handle this request.", "server_error", "proxy_error")
+
+
+def create_app(settings: Settings, environ: dict[str, str] | None = None) -> Starlette:
+    runtime = Runtime(settings, settings.upstream_key(environ if environ is not None else dict(os.environ)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime.client = create_client(settings.connect_timeout, settings.upstream_timeout,
+                                       settings.max_connections)
+        stop = asyncio.Event()
+        watcher: asyncio.Task[None] | None = None
+        try:
+            await runtime.load_initial()
+            if settings.watch:
+                watcher = asyncio.create_task(runtime.watch(stop))
+            runtime.install_sighup()
+            yield
+        finally:
+            stop.set()
+            runtime.remove_sighup()
+            if watcher is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(watcher, 2)
+            await runtime.client.aclose()
+            runtime.client = None
+            runtime.engine.close()
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/v1/guardrails/check", guardrails_check, methods=["POST"]),
+        *(Route(path, guarded, methods=["POST"]) for path in ENDPOINTS),
+        Route("/v1/{rest:path}", passthrough, methods=methods),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={404: _not_found, 405: _not_found, Exception: _internal_error})
+    app.state.runtime = runtime
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for uvicorn workers, which get their settings through the environment."""
+    return create_app(settings_from_environment())

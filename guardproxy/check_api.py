@@ -1,0 +1,78 @@
+"""``POST /v1/guardrails/check``: run a chain on a text without calling the upstream.
+
+For applications that want the guards as a service, and for evaluation.
+Offsets in the findings index the text as submitted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from guardproxy.engine import ChainResult
+from guardproxy.errors import ClientError
+from guardproxy.guards import GuardContext, Segment
+from guardproxy.policy.schema import Policy
+from guardproxy.proxy import read_body, verdict_headers
+from guardproxy.runtime import Runtime
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    stage: Literal["input", "output"] = "input"
+    context: list[str] = []
+    chain: str = "default"
+    policy: str | None = None
+
+
+def findings_json(result: ChainResult) -> list[dict[str, Any]]:
+    return [
+        {"guard": d.guard, "name": d.name, "label": d.label, "score": round(d.score, 4),
+         "start": d.start, "end": d.end, "action": d.action, "mode": d.mode}
+        for d in result.decisions
+    ]
+
+
+async def run_check(runtime: Runtime, policy: Policy, check: CheckRequest) -> ChainResult:
+    chain = policy.chains[check.chain]
+    entries = chain.input if check.stage == "input" else chain.output
+    role = "user" if check.stage == "input" else "assistant"
+    context = GuardContext(check.stage, "check", None, tuple(check.context))
+    return await runtime.engine.run(policy, entries, [Segment(check.text, ("text",), role)], context)
+
+
+async def guardrails_check(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    try:
+        body = await read_body(request, runtime.settings.max_body_bytes)
+        try:
+            check = CheckRequest.model_validate_json(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            param = ".".join(str(p) for p in first["loc"]) or None
+            raise ClientError(400, f"Invalid check request: {param or 'body'}: {first['msg']}",
+                              "invalid_request", param) from None
+        policy = runtime.policies.get(check.policy)
+        if policy is None:
+            raise ClientError(404, f"No policy named {check.policy!r} is loaded.", "policy_not_found", "policy")
+        if check.chain not in policy.chains:
+            raise ClientError(404, f"Policy {policy.name!r} has no chain named {check.chain!r}.",
+                              "chain_not_found", "chain")
+    except ClientError as exc:
+        return exc.response()
+    result = await run_check(runtime, policy, check)
+    tag = runtime.policies.tag(policy)
+    text = check.text if result.verdict == "blocked" else result.texts[0]
+    body_out = {"verdict": result.verdict, "text": text, "policy": tag, "chain": check.chain,
+                "findings": findings_json(result),
+                "errors": [{"name": f.name, "kind": f.kind} for f in result.failures]}
+    if result.verdict == "blocked":
+        body_out["message"] = result.message
+    return Response(json.dumps(body_out, ensure_ascii=False).encode(), 200, media_type="application/json",
+                    headers=verdict_headers(result.verdict, tag))

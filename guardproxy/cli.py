@@ -1,0 +1,125 @@
+"""``guardproxy``: serve, demo, check, test, eval."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from guardproxy.config import Settings, env_name
+from guardproxy.policy import PolicyError, load_policy_set
+
+_DEFAULTS = Settings()
+
+
+def _env_default(name: str, cast: type = str) -> object:
+    raw = os.environ.get(env_name(name))
+    return getattr(_DEFAULTS, name) if raw is None else cast(raw)
+
+
+def _add_serve_flags(parser: argparse.ArgumentParser, demo: bool) -> None:
+    if not demo:
+        parser.add_argument("--upstream", default=_env_default("upstream"),
+                            help="upstream base URL, as the SDK's base_url, /v1 included [GUARDPROXY_UPSTREAM]")
+    parser.add_argument("--policy", default=_env_default("policy"),
+                        help="policy file, or directory of *.yaml [GUARDPROXY_POLICY]")
+    parser.add_argument("--host", default=_env_default("host"), help="[GUARDPROXY_HOST]")
+    parser.add_argument("--port", type=int, default=_env_default("port", int), help="[GUARDPROXY_PORT]")
+    parser.add_argument("--workers", type=int, default=_env_default("workers", int), help="[GUARDPROXY_WORKERS]")
+    parser.add_argument("--upstream-key-env", default=_env_default("upstream_key_env"), metavar="NAME",
+                        help="environment variable holding the upstream API key; it replaces the client's "
+                             "Authorization [GUARDPROXY_UPSTREAM_KEY_ENV]")
+    parser.add_argument("--max-body-bytes", type=int, default=_env_default("max_body_bytes", int),
+                        help="largest request body accepted (413 beyond) [GUARDPROXY_MAX_BODY_BYTES]")
+    parser.add_argument("--upstream-timeout", type=float, default=_env_default("upstream_timeout", float),
+                        help="seconds of upstream silence before a 504 [GUARDPROXY_UPSTREAM_TIMEOUT]")
+    parser.add_argument("--guard-threads", type=int, default=_env_default("guard_threads", int),
+                        help="threads for CPU-heavy guards, per worker [GUARDPROXY_GUARD_THREADS]")
+    parser.add_argument("--log-level", default=_env_default("log_level"), help="[GUARDPROXY_LOG_LEVEL]")
+    if demo:
+        parser.add_argument("--demo-port", type=int, default=0, help="port of the demo upstream (0: any free)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guardproxy", description="Runtime guardrail proxy for LLM APIs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve_flags(commands.add_parser("serve", help="run the proxy in front of an upstream"), demo=False)
+    _add_serve_flags(commands.add_parser("demo", help="run the proxy in front of a built-in demo model"),
+                     demo=True)
+    check = commands.add_parser("check", help="validate policy files")
+    check.add_argument("paths", nargs="+")
+    test = commands.add_parser("test", help="run policy test files")
+    test.add_argument("paths", nargs="+")
+    evaluate = commands.add_parser("eval", help="measure a chain on labelled JSONL data")
+    evaluate.add_argument("--policy", required=True)
+    evaluate.add_argument("--chain", default="default")
+    evaluate.add_argument("--stage", choices=["input", "output"], required=True)
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--positive", nargs="*", default=None,
+                          help="labels that count as positive (topics, or PII entity types)")
+    evaluate.add_argument("--limit", type=int, default=None, help="use only the first N rows")
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return parser
+
+
+def _settings(args: argparse.Namespace, upstream: str) -> Settings:
+    return replace(
+        _DEFAULTS.from_env(os.environ), upstream=upstream, policy=args.policy, host=args.host, port=args.port,
+        workers=args.workers, upstream_key_env=args.upstream_key_env or None,
+        max_body_bytes=args.max_body_bytes, upstream_timeout=args.upstream_timeout,
+        guard_threads=args.guard_threads, log_level=args.log_level,
+    )
+
+
+def _check_policy(path: str) -> bool:
+    try:
+        load_policy_set(path)
+    except PolicyError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_check(paths: Sequence[str]) -> int:
+    ok = True
+    for path in paths:
+        try:
+            policies = load_policy_set(path)
+        except PolicyError as exc:
+            print("\n".join(exc.problems), file=sys.stderr)
+            ok = False
+            continue
+        for item in policies.policies:
+            chains = ", ".join(f"{name} ({len(c.input)} in, {len(c.output)} out)"
+                               for name, c in item.policy.chains.items())
+            print(f"{item.source}: OK: policy {item.policy.name}@{policies.digest}; chains: {chains}")
+    return 0 if ok else 1
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "check":
+        return cmd_check(args.paths)
+    if args.command == "test":
+        from guardproxy.policytest import run_test_files
+
+        return run_test_files(args.paths)
+    if args.command == "eval":
+        from guardproxy.evaluation import run_eval
+
+        return run_eval(args)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from guardproxy.server import serve, serve_demo
+
+    if args.command == "demo":
+        settings = _settings(args, upstream="http://127.0.0.1:0/v1")
+        return serve_demo(settings, args.demo_port) if _check_policy(settings.policy) else 1
+    settings = _settings(args, upstream=args.upstream)
+    return serve(settings) if _check_policy(settings.policy) else 1
+
+
+def main() -> None:
+    sys.exit(run())

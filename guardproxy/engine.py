@@ -1,0 +1,224 @@
+"""Running a chain of guards over text segments and deciding what happens.
+
+Guards in a stage all see the original text and run concurrently; their
+findings are then combined. Any enforced block wins; otherwise enforced
+redactions are merged and applied; any other finding makes the verdict
+``flagged``. Monitor mode computes everything and changes nothing. A guard
+that raises or overruns its timeout follows ``on_error``: ``block`` fails
+closed, ``allow`` fails open. Offsets in decisions index the original text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+from guardproxy.guards import REGISTRY, Finding, Guard, GuardContext, Segment, Stage
+from guardproxy.policy.schema import Action, GuardEntry, Mode, Policy
+from guardproxy.redaction import Redaction, redact_spans
+
+Verdict = Literal["pass", "flagged", "redacted", "blocked"]
+VERDICT_RANK: dict[Verdict, int] = {"pass": 0, "flagged": 1, "redacted": 2, "blocked": 3}
+
+log = logging.getLogger("guardproxy.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A finding with what the engine did about it."""
+
+    guard: str
+    name: str
+    label: str
+    score: float
+    segment: int
+    start: int | None
+    end: int | None
+    action: Action
+    mode: Mode
+    replacement: str | None = None
+
+    @property
+    def enforced(self) -> bool:
+        return self.mode == "enforce"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardFailure:
+    guard: str
+    name: str
+    kind: Literal["error", "timeout"]
+    detail: str
+    blocked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GuardRun:
+    """Telemetry's view of one guard's execution."""
+
+    guard: str
+    name: str
+    seconds: float
+    findings: int
+    outcome: Literal["ok", "error", "timeout"]
+
+
+@dataclass
+class ChainResult:
+    stage: Stage
+    segments: Sequence[Segment]
+    texts: list[str]
+    decisions: list[Decision] = field(default_factory=list)
+    failures: list[GuardFailure] = field(default_factory=list)
+    runs: list[GuardRun] = field(default_factory=list)
+    verdict: Verdict = "pass"
+    message: str | None = None
+
+    @property
+    def blocking(self) -> list[Decision]:
+        return [d for d in self.decisions if d.action == "block" and d.enforced]
+
+    def rewrites(self) -> list[tuple[Segment, str]]:
+        return [(seg, text) for seg, text in zip(self.segments, self.texts, strict=True) if seg.text != text]
+
+
+def entry_name(entry: GuardEntry, index: int, entries: Sequence[GuardEntry]) -> str:
+    """The entry's ``name``, else the guard type, numbered when a type repeats."""
+    if entry.name:
+        return entry.name
+    same = [i for i, e in enumerate(entries) if e.guard == entry.guard and not e.name]
+    return entry.guard if len(same) == 1 else f"{entry.guard}#{same.index(index) + 1}"
+
+
+class Engine:
+    """Owns guard instances and the bounded pool CPU-heavy guards run in.
+
+    Instances are shared by identical guard settings, so a policy reload that
+    keeps a guard's settings keeps its loaded model.
+    """
+
+    def __init__(self, guard_threads: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=guard_threads, thread_name_prefix="guard")
+        self._instances: dict[tuple[str, str], Guard] = {}
+
+    def guard_for(self, entry: GuardEntry) -> Guard:
+        key = (entry.guard, entry.settings.model_dump_json())
+        instance = self._instances.get(key)
+        if instance is None:
+            instance = REGISTRY[entry.guard](entry.settings)
+            self._instances[key] = instance
+        return instance
+
+    def prepare(self, policies: Sequence[Policy]) -> None:
+        """Build and warm every guard the policies use (blocking; call off the loop)."""
+        for policy in policies:
+            for chain in policy.chains.values():
+                for entry in (*chain.input, *chain.output):
+                    self.guard_for(entry).warm()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _scan(
+        self, entry: GuardEntry, segments: Sequence[Segment], context: GuardContext, timeout: float
+    ) -> list[Finding]:
+        guard = self.guard_for(entry)
+        if not guard.cpu_bound:
+            return guard.scan(segments, context)
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.run_in_executor(self._pool, guard.scan, segments, context), timeout)
+
+    async def run(
+        self,
+        policy: Policy,
+        entries: Sequence[GuardEntry],
+        segments: Sequence[Segment],
+        context: GuardContext,
+    ) -> ChainResult:
+        result = ChainResult(context.stage, segments, [s.text for s in segments])
+        if not entries or not segments:
+            return result
+        names = [entry_name(e, i, entries) for i, e in enumerate(entries)]
+        timeouts = [(e.timeout_ms or policy.defaults.timeout_ms) / 1000 for e in entries]
+        outcomes = await asyncio.gather(
+            *(self._timed(e, segments, context, t) for e, t in zip(entries, timeouts, strict=True))
+        )
+        block_messages: list[str] = []
+        for entry, name, (findings, failure, seconds) in zip(entries, names, outcomes, strict=True):
+            mode = entry.mode or policy.defaults.mode
+            if failure is not None:
+                on_error = entry.on_error or policy.defaults.on_error
+                blocked = on_error == "block" and mode == "enforce"
+                kind, detail = failure
+                result.failures.append(GuardFailure(entry.guard, name, kind, detail, blocked))
+                result.runs.append(GuardRun(entry.guard, name, seconds, 0, kind))
+                log.warning("guard %s (%s) %s: %s; on_error=%s", name, entry.guard, kind, detail, on_error)
+                if blocked:
+                    result.decisions.append(
+                        Decision(entry.guard, name, f"guard_{kind}", 1.0, -1, None, None, "block", mode)
+                    )
+                    block_messages.append(entry.message or "")
+                continue
+            result.runs.append(GuardRun(entry.guard, name, seconds, len(findings), "ok"))
+            for f in findings:
+                result.decisions.append(
+                    Decision(entry.guard, name, f.label, f.score, f.segment, f.start, f.end, entry.action, mode,
+                             f.replacement)
+                )
+                if entry.action == "block" and mode == "enforce":
+                    block_messages.append(entry.message or "")
+        self._settle(result, policy, block_messages)
+        return result
+
+    async def _timed(
+        self, entry: GuardEntry, segments: Sequence[Segment], context: GuardContext, timeout: float
+    ) -> tuple[list[Finding], tuple[Literal["error", "timeout"], str] | None, float]:
+        started = time.perf_counter()
+        try:
+            findings = await self._scan(entry, segments, context, timeout)
+        except TimeoutError:
+            return [], ("timeout", f"no answer within {timeout * 1000:.0f} ms"), time.perf_counter() - started
+        except Exception as exc:  # a guard's bug must become on_error, never a 500
+            return [], ("error", f"{type(exc).__name__}: {exc}"[:300]), time.perf_counter() - started
+        return _valid_findings(findings, segments), None, time.perf_counter() - started
+
+    @staticmethod
+    def _settle(result: ChainResult, policy: Policy, block_messages: list[str]) -> None:
+        if result.blocking:
+            result.verdict = "blocked"
+            default = policy.messages.input_blocked if result.stage == "input" else policy.messages.output_blocked
+            result.message = next((m for m in block_messages if m), default)
+            return
+        per_segment: dict[int, list[Redaction]] = {}
+        for d in result.decisions:
+            if d.action == "redact" and d.enforced and d.segment >= 0:
+                text = result.segments[d.segment].text
+                start, end = (d.start, d.end) if d.start is not None and d.end is not None else (0, len(text))
+                per_segment.setdefault(d.segment, []).append(Redaction(start, end, d.replacement or f"[{d.label}]"))
+        for index, redactions in per_segment.items():
+            result.texts[index] = redact_spans(result.segments[index].text, redactions)
+        if per_segment:
+            result.verdict = "redacted"
+        elif result.decisions:
+            result.verdict = "flagged"
+
+
+def _valid_findings(findings: Sequence[Finding], segments: Sequence[Segment]) -> list[Finding]:
+    """Drop findings whose segment index or span is out of range, rather than crash the request."""
+    valid = []
+    for f in findings:
+        if not 0 <= f.segment < len(segments):
+            log.warning("dropped finding %s: segment %d out of range", f.label, f.segment)
+            continue
+        if f.start is not None or f.end is not None:
+            length = len(segments[f.segment].text)
+            if f.start is None or f.end is None or not 0 <= f.start < f.end <= length:
+                log.warning("dropped finding %s: span out of range", f.label)
+                continue
+        valid.append(f)
+    return valid

@@ -1,0 +1,12 @@
+"""Guard registry: adding a guard is one module plus one line here."""
+
+from __future__ import annotations
+
+from guardproxy.guards.base import Finding, Guard, GuardConfig, GuardContext, Segment, Stage
+from guardproxy.guards.keywords import KeywordsGuard
+
+REGISTRY: dict[str, type[Guard]] = {
+    "keywords": KeywordsGuard,
+}
+
+__all__ = ["REGISTRY", "Finding", "Guard", "GuardConfig", "GuardContext", "Segment", "Stage"]

@@ -1,0 +1,88 @@
+"""The guard contract: what every guard receives and what it returns.
+
+A guard sees text segments and a context, and returns scored findings. It never
+touches HTTP, metrics or tracing: the engine decides what a finding does
+(block, redact, flag), applies modes, timeouts and ``on_error``, and telemetry
+observes the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+Stage = Literal["input", "output"]
+PathPart = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One piece of text and where it sits in the payload.
+
+    ``path`` walks the JSON payload, e.g. ``("messages", 2, "content", 0, "text")``
+    or ``("choices", 0, "message", "tool_calls", 1, "function", "arguments")``.
+    ``role`` is the chat role of the message the text belongs to, if any.
+    """
+
+    text: str
+    path: tuple[PathPart, ...] = ()
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardContext:
+    """What a guard may know about the request besides the text it scans.
+
+    ``documents`` are the retrieved passages an answer should be grounded in.
+    """
+
+    stage: Stage
+    endpoint: str = ""
+    model: str | None = None
+    documents: tuple[str, ...] = ()
+    prompt: tuple[Segment, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A scored detection in one segment.
+
+    ``start``/``end`` (end exclusive) index ``segments[segment].text``; a finding
+    without a span concerns the whole segment. ``replacement`` is the text a
+    redaction puts in place of the span; the engine uses ``[LABEL]`` if unset.
+    """
+
+    label: str
+    score: float
+    segment: int
+    start: int | None = None
+    end: int | None = None
+    replacement: str | None = None
+
+
+class GuardConfig(BaseModel):
+    """Base for a guard's own policy keys. Unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Guard(Protocol):
+    """What a guard implements.
+
+    ``Config`` validates the guard's own keys from the policy entry.
+    ``cpu_bound`` guards run in the engine's bounded thread pool, under their
+    timeout; cheap guards run inline on the event loop.
+    ``warm()`` loads models so the first request does not pay for it.
+    """
+
+    Config: ClassVar[type[GuardConfig]]
+    cpu_bound: ClassVar[bool]
+
+    def __init__(self, config: Any) -> None: ...
+
+    def warm(self) -> None: ...
+
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]: ...

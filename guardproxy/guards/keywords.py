@@ -1,0 +1,87 @@
+"""``guard: keywords``: literal phrases and regular expressions.
+
+Terms match on word boundaries, so ``ban`` does not fire inside ``banana``;
+patterns are plain regular expressions and match wherever they match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import ClassVar
+
+from pydantic import field_validator, model_validator
+
+from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment
+
+
+class KeywordsConfig(GuardConfig):
+    terms: list[str] = []
+    patterns: list[str] = []
+    case_sensitive: bool = False
+    label: str | None = None
+
+    @field_validator("terms")
+    @classmethod
+    def _terms_not_blank(cls, terms: list[str]) -> list[str]:
+        for term in terms:
+            if not term.strip():
+                raise ValueError("terms must not contain empty strings")
+        return terms
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+            if compiled.match(""):
+                raise ValueError(f"pattern {pattern!r} matches the empty string")
+        return patterns
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> KeywordsConfig:
+        if not self.terms and not self.patterns:
+            raise ValueError("give at least one of 'terms' or 'patterns'")
+        return self
+
+
+def _term_regex(term: str) -> str:
+    """Whitespace inside a term matches any run of whitespace; edges are word boundaries."""
+    body = r"\s+".join(re.escape(word) for word in term.split())
+    left = r"\b" if re.match(r"\w", term.strip()[0]) else ""
+    right = r"\b" if re.match(r"\w", term.strip()[-1]) else ""
+    return f"{left}{body}{right}"
+
+
+class KeywordsGuard:
+    """Fires on each occurrence of a term or a pattern.
+
+    The label is the guard's ``label`` key if set, else the term as written or
+    ``pattern:<n>`` (the pattern's index), so a finding never echoes the matched text.
+    """
+
+    Config: ClassVar[type[GuardConfig]] = KeywordsConfig
+    cpu_bound: ClassVar[bool] = False
+
+    def __init__(self, config: KeywordsConfig) -> None:
+        flags = 0 if config.case_sensitive else re.IGNORECASE
+        self._matchers: list[tuple[str, re.Pattern[str]]] = []
+        for term in config.terms:
+            self._matchers.append((config.label or term, re.compile(_term_regex(term), flags)))
+        for index, pattern in enumerate(config.patterns):
+            self._matchers.append((config.label or f"pattern:{index}", re.compile(pattern, flags)))
+
+    def warm(self) -> None:
+        return None
+
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
+        findings: list[Finding] = []
+        for index, segment in enumerate(segments):
+            for label, matcher in self._matchers:
+                for match in matcher.finditer(segment.text):
+                    if match.end() > match.start():
+                        findings.append(Finding(label, 1.0, index, match.start(), match.end()))
+        return findings

@@ -1,0 +1,69 @@
+"""Which policy and chain a request gets.
+
+A policy set is the files loaded from one path. Routes are tried file by file
+(in file-name order), first match wins. A request no route matches gets the
+``default`` chain of the policy named ``default``, or of the first file if no
+policy has that name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from guardproxy.policy.schema import Chain, Match, Policy
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    policy: Policy
+    source: str
+
+
+@dataclass(frozen=True)
+class RouteChoice:
+    policy: Policy
+    chain_name: str
+    tag: str  # "<policy name>@<digest>", the x-guardproxy-policy header
+
+    @property
+    def chain(self) -> Chain:
+        return self.policy.chains[self.chain_name]
+
+
+def _matches(match: Match, model: str | None, headers: Mapping[str, str], path: str) -> bool:
+    if match.model is not None and (model is None or not fnmatch.fnmatchcase(model, match.model)):
+        return False
+    if match.path is not None and not fnmatch.fnmatchcase(path, match.path):
+        return False
+    for name, pattern in match.header.items():
+        value = headers.get(name.lower())
+        if value is None or not fnmatch.fnmatchcase(value, pattern):
+            return False
+    return True
+
+
+class PolicySet:
+    def __init__(self, policies: list[LoadedPolicy], digest: str, source: str) -> None:
+        self.policies = policies
+        self.digest = digest
+        self.source = source
+        by_name = {item.policy.name: item.policy for item in policies}
+        self.fallback: Policy = by_name.get("default", policies[0].policy)
+
+    def tag(self, policy: Policy) -> str:
+        return f"{policy.name}@{self.digest}"
+
+    def get(self, name: str | None) -> Policy | None:
+        if name is None:
+            return self.fallback
+        return next((item.policy for item in self.policies if item.policy.name == name), None)
+
+    def select(self, model: str | None, headers: Mapping[str, str], path: str) -> RouteChoice:
+        """``headers`` must have lower-case names."""
+        for item in self.policies:
+            for route in item.policy.routes:
+                if _matches(route.match, model, headers, path):
+                    return RouteChoice(item.policy, route.chain, self.tag(item.policy))
+        return RouteChoice(self.fallback, "default", self.tag(self.fallback))

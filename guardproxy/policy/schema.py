@@ -1,0 +1,152 @@
+"""The policy file schema (version 1), validated with pydantic at load time.
+
+This is the contract policy owners edit; ``policies/README.md`` documents it
+key by key. Unknown keys are an error everywhere, including inside a guard's
+own settings, which that guard's ``Config`` validates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from guardproxy.guards import REGISTRY, GuardConfig
+
+Mode = Literal["enforce", "monitor"]
+OnError = Literal["block", "allow"]
+Action = Literal["block", "redact", "flag"]
+
+_COMMON_ENTRY_KEYS = {"guard", "action", "name", "mode", "on_error", "timeout_ms", "message"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    mode: Mode = "enforce"
+    on_error: OnError = "block"
+    timeout_ms: int = Field(2000, gt=0, le=600_000)
+
+
+class Messages(_Strict):
+    """What clients see when a guard blocks."""
+
+    input_blocked: str = "The request was blocked by the content policy."
+    output_blocked: str = "The response was withheld by the content policy."
+
+
+class StreamSettings(_Strict):
+    """Streamed answers are released to the client with this many characters held back,
+    so that a match spanning two chunks is still caught before any of it leaves."""
+
+    hold_back_chars: int = Field(64, ge=0, le=100_000)
+
+
+def _format_guard_errors(guard: str, exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key for guard '{guard}'"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+class GuardEntry(BaseModel):
+    """One guard in a chain: the common keys plus the guard's own keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    guard: str
+    action: Action
+    name: str | None = None
+    mode: Mode | None = None
+    on_error: OnError | None = None
+    timeout_ms: int | None = Field(None, gt=0, le=600_000)
+    message: str | None = None
+    settings: GuardConfig = Field(default_factory=GuardConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_guard_settings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError("a guard entry must be a mapping such as {guard: keywords, action: block, ...}")
+        if "settings" in data:
+            raise ValueError("put the guard's own keys directly in the entry, not under 'settings'")
+        guard = data.get("guard")
+        if guard is None:
+            raise ValueError("missing key 'guard'")
+        guard_cls = REGISTRY.get(str(guard))
+        if guard_cls is None:
+            known = ", ".join(sorted(REGISTRY))
+            raise ValueError(f"unknown guard {guard!r}; known guards: {known}")
+        common = {k: v for k, v in data.items() if k in _COMMON_ENTRY_KEYS}
+        own = {k: v for k, v in data.items() if k not in _COMMON_ENTRY_KEYS}
+        try:
+            common["settings"] = guard_cls.Config.model_validate(own)
+        except ValidationError as exc:
+            raise ValueError(_format_guard_errors(str(guard), exc)) from None
+        return common
+
+
+class Chain(_Strict):
+    input: list[GuardEntry] = []
+    output: list[GuardEntry] = []
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Chain:
+        for stage in ("input", "output"):
+            names = [entry.name for entry in getattr(self, stage) if entry.name]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{stage}: guard names must be unique in a stage: {', '.join(duplicates)}")
+        return self
+
+
+class Match(_Strict):
+    """All given conditions must hold. ``model`` and header values are shell-style globs."""
+
+    model: str | None = None
+    header: dict[str, str] = {}
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Match:
+        if self.model is None and not self.header and self.path is None:
+            raise ValueError("a match needs at least one of 'model', 'header' or 'path'")
+        return self
+
+
+class Route(_Strict):
+    match: Match
+    chain: str
+
+
+class Policy(_Strict):
+    version: Literal[1]
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    defaults: Defaults = Defaults()
+    messages: Messages = Messages()
+    stream: StreamSettings = StreamSettings()
+    unknown_paths: Literal["pass", "deny"] = "pass"
+    chains: dict[str, Chain]
+    routes: list[Route] = []
+
+    @field_validator("chains")
+    @classmethod
+    def _has_default_chain(cls, chains: dict[str, Chain]) -> dict[str, Chain]:
+        if "default" not in chains:
+            raise ValueError("a chain named 'default' is required: requests that match no route use it")
+        return chains
+
+    @model_validator(mode="after")
+    def _routes_name_chains(self) -> Policy:
+        for index, route in enumerate(self.routes):
+            if route.chain not in self.chains:
+                known = ", ".join(sorted(self.chains))
+                raise ValueError(f"routes.{index}.chain: no chain named {route.chain!r}; chains are: {known}")
+        return self

@@ -1,0 +1,78 @@
+"""Moving upstream response bodies to the client as they arrive.
+
+The generators pull from the upstream only when the client has taken the last
+piece (back-pressure), and close the upstream response in every case: end,
+block, error, or client disconnect (which cancels the generator).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+import httpx
+
+from guardproxy.errors import error_body
+from guardproxy.stream_guard import StreamGuard
+from guardproxy.streaming import SSEDecoder, encode_data
+from guardproxy.upstream import UPSTREAM_ERRORS, classify_failure
+
+log = logging.getLogger("guardproxy.relay")
+
+OnDone = Callable[[str], Awaitable[None] | None]
+
+
+async def _close(response: httpx.Response) -> None:
+    with anyio.CancelScope(shield=True):
+        await response.aclose()
+
+
+def _midstream_error(exc: BaseException) -> bytes:
+    failure = classify_failure(exc)
+    log.warning("upstream stream broke after the response started: %s", type(exc).__name__)
+    return encode_data(error_body(failure.message, "upstream_error", failure.code))
+
+
+async def relay_raw(response: httpx.Response, sse: bool) -> AsyncIterator[bytes]:
+    """Bytes exactly as received (content encoding untouched)."""
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except UPSTREAM_ERRORS as exc:
+        if sse:
+            yield _midstream_error(exc)
+        else:
+            log.warning("upstream body broke mid-way: %s", type(exc).__name__)
+    finally:
+        await _close(response)
+
+
+async def relay_guarded(
+    response: httpx.Response, guard: StreamGuard, on_done: Callable[[StreamGuard], None]
+) -> AsyncIterator[bytes]:
+    """SSE events through the streamed output stage."""
+    decoder = SSEDecoder()
+    try:
+        async for chunk in response.aiter_bytes():
+            for event in decoder.feed(chunk):
+                out = await guard.process(event)
+                if out:
+                    yield out
+                if guard.blocked:
+                    return
+        for event in decoder.close():
+            out = await guard.process(event)
+            if out:
+                yield out
+        tail = await guard.finish()
+        if tail:
+            yield tail
+    except UPSTREAM_ERRORS as exc:
+        yield _midstream_error(exc)
+    except ValueError as exc:  # an oversized event
+        log.warning("upstream stream rejected: %s", exc)
+        yield encode_data(error_body("The upstream stream could not be relayed.", "upstream_error", "bad_stream"))
+    finally:
+        await _close(response)
+        on_done(guard)

@@ -1,0 +1,77 @@
+"""Starting uvicorn: the proxy alone, or in front of the built-in demo upstream."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import replace
+
+import uvicorn
+from starlette.applications import Starlette
+
+from guardproxy.app import create_app
+from guardproxy.config import Settings
+
+log = logging.getLogger("guardproxy")
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, object]:
+    return {
+        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
+        "log_level": settings.log_level.lower(), "server_header": False, "timeout_graceful_shutdown": 10,
+        "access_log": settings.log_level.lower() == "debug",
+    }
+
+
+def serve(settings: Settings) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its per-request INFO line is noise at proxy rates
+    try:
+        key = settings.upstream_key(os.environ)
+    except ValueError as exc:
+        print(f"guardproxy: {exc}", file=sys.stderr)
+        return 2
+    del key
+    if settings.workers > 1:
+        os.environ.update(settings.to_env())
+        uvicorn.run("guardproxy.app:app_from_environment", factory=True, workers=settings.workers,
+                    **_uvicorn_options(settings))  # type: ignore[arg-type]
+    else:
+        uvicorn.run(create_app(settings), **_uvicorn_options(settings))  # type: ignore[arg-type]
+    return 0
+
+
+def start_in_thread(app: Starlette, host: str, port: int) -> uvicorn.Server:
+    """Serve ``app`` from a daemon thread; returns once it listens."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", loop="asyncio",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, name="demo-upstream", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the demo upstream could not start on {host}:{port}")
+        time.sleep(0.01)
+    return server
+
+
+def bound_port(server: uvicorn.Server) -> int:
+    for listener in server.servers:
+        for sock in listener.sockets:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("server has no socket")
+
+
+def serve_demo(settings: Settings, demo_port: int) -> int:
+    from guardproxy.demo_upstream import create_demo_upstream
+
+    upstream = start_in_thread(create_demo_upstream(), "127.0.0.1", demo_port)
+    url = f"http://127.0.0.1:{bound_port(upstream)}/v1"
+    log.info("demo upstream on %s; proxy on http://%s:%d/v1 with policy %s", url, settings.host, settings.port,
+             settings.policy)
+    try:
+        return serve(replace(settings, upstream=url))
+    finally:
+        upstream.should_exit = True
