@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from guardproxy.engine import ChainResult
+from guardproxy.engine import ChainResult, Engine
 from guardproxy.errors import ClientError
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.schema import Policy
@@ -39,12 +39,12 @@ def findings_json(result: ChainResult) -> list[dict[str, Any]]:
     ]
 
 
-async def run_check(runtime: Runtime, policy: Policy, check: CheckRequest) -> ChainResult:
+async def run_check(engine: Engine, policy: Policy, check: CheckRequest) -> ChainResult:
     chain = policy.chains[check.chain]
     entries = chain.input if check.stage == "input" else chain.output
     role = "user" if check.stage == "input" else "assistant"
     context = GuardContext(check.stage, "check", None, tuple(check.context))
-    return await runtime.engine.run(policy, entries, [Segment(check.text, ("text",), role)], context)
+    return await engine.run(policy, entries, [Segment(check.text, ("text",), role)], context)
 
 
 async def guardrails_check(request: Request) -> Response:
@@ -66,7 +66,7 @@ async def guardrails_check(request: Request) -> Response:
                               "chain_not_found", "chain")
     except ClientError as exc:
         return exc.response()
-    result = await run_check(runtime, policy, check)
+    result = await run_check(runtime.engine, policy, check)
     tag = runtime.policies.tag(policy)
     text = check.text if result.verdict == "blocked" else result.texts[0]
     body_out = {"verdict": result.verdict, "text": text, "policy": tag, "chain": check.chain,

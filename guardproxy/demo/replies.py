@@ -1,0 +1,93 @@
+"""What the demo model says, and how it is measured and cut into stream pieces.
+
+Replies are deterministic so tests can predict them: a header override first,
+then canned answers that give the guardrails something to catch, then an echo.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from guardproxy.demo.errors import DemoRequestError
+
+REPLY_HEADER = "x-demo-reply"
+REPLY_B64_HEADER = "x-demo-reply-b64"
+
+INVESTMENT_REPLY = "Our fund offers guaranteed returns of 12% a year with no risk at all. Sign up today."
+PRIVATE_KEY_REPLY = (
+    "Sure, here is the deploy key:\n"
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+    "Keep it safe."
+)
+
+_CANNED_REPLIES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("invest",), INVESTMENT_REPLY),
+    (("private key", "ssh key"), PRIVATE_KEY_REPLY),
+)
+
+_WORDS_PER_PIECE = 2
+_WORD_WITH_TRAILING_SPACE = re.compile(r"\S+\s*|\s+")
+
+
+def header_reply(headers: Mapping[str, str]) -> str | None:
+    """The reply forced by `x-demo-reply-b64` (UTF-8) or `x-demo-reply` (latin-1), if any."""
+    encoded = headers.get(REPLY_B64_HEADER)
+    if encoded is not None:
+        try:
+            return base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise DemoRequestError(400, f"{REPLY_B64_HEADER} must be base64 of UTF-8 text: {error}") from error
+    return headers.get(REPLY_HEADER)
+
+
+def content_text(content: Any) -> str:
+    """Text of a message `content`: a string, or the `text` parts of a parts array."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+        ]
+        return " ".join(texts)
+    return ""
+
+
+def last_user_text(messages: list[Any]) -> str:
+    """Text of the last `user` message, or "" when there is none."""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return content_text(message.get("content"))
+    return ""
+
+
+def canned_or_echo_reply(user_text: str) -> str:
+    """The canned answer whose trigger appears in `user_text`, else an echo of it."""
+    lowered = user_text.lower()
+    for triggers, reply in _CANNED_REPLIES:
+        if any(trigger in lowered for trigger in triggers):
+            return reply
+    return "You said: " + user_text
+
+
+def count_tokens(text: str) -> int:
+    """A rough token count: whitespace-separated words, never less than 1."""
+    return max(1, len(text.split()))
+
+
+def split_into_pieces(text: str) -> list[str]:
+    """Cut `text` into pieces of about two words; joining them gives back `text` exactly."""
+    words = _WORD_WITH_TRAILING_SPACE.findall(text)
+    return ["".join(words[start : start + _WORDS_PER_PIECE]) for start in range(0, len(words), _WORDS_PER_PIECE)]
+
+
+def split_fixed(text: str, size: int) -> list[str]:
+    """Cut `text` into pieces of `size` characters (used for tool-call arguments)."""
+    return [text[start : start + size] for start in range(0, len(text), size)]

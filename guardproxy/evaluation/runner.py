@@ -1,0 +1,65 @@
+"""Running one chain stage over labelled items, one at a time, timing each.
+
+Items run sequentially on one event loop so the latency of an item is the
+latency a single request would see, not a share of a crowded pool. Guards are
+built and warmed before the clock starts, so model loading is not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from guardproxy.engine import Engine
+from guardproxy.evaluation.datasets import LabelledItem, LabelledSpan
+from guardproxy.guards import GuardContext, Segment, Stage
+from guardproxy.policy import GuardEntry, Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What the chain did with one item.
+
+    ``fired`` is true when any guard made a decision, a fail-closed guard
+    failure included. ``spans`` are the decisions that carry a span.
+    ``failures`` are the kinds (``error``, ``timeout``) of guards that failed.
+    """
+
+    fired: bool
+    spans: tuple[LabelledSpan, ...]
+    failures: tuple[str, ...]
+    seconds: float
+
+
+def run_items(
+    policy: Policy, entries: Sequence[GuardEntry], items: Sequence[LabelledItem], stage: Stage, guard_threads: int
+) -> list[Observation]:
+    """Blocking: warms the policy's guards, then runs every item through ``entries``."""
+    engine = Engine(guard_threads=guard_threads)
+    try:
+        engine.prepare([policy])
+        return asyncio.run(_run_all(engine, policy, entries, items, stage))
+    finally:
+        engine.close()
+
+
+async def _run_all(
+    engine: Engine, policy: Policy, entries: Sequence[GuardEntry], items: Sequence[LabelledItem], stage: Stage
+) -> list[Observation]:
+    role = "user" if stage == "input" else "assistant"
+    observations = []
+    for item in items:
+        segments = [Segment(item.text, ("text",), role)]
+        prompt = () if item.question is None else (Segment(item.question, ("question",), "user"),)
+        context = GuardContext(stage, "eval", None, item.documents, prompt)
+        started = time.perf_counter()
+        result = await engine.run(policy, entries, segments, context)
+        seconds = time.perf_counter() - started
+        spans = tuple(LabelledSpan(d.start, d.end, d.label) for d in result.decisions
+                      if d.start is not None and d.end is not None)
+        observations.append(
+            Observation(bool(result.decisions), spans, tuple(f.kind for f in result.failures), seconds)
+        )
+    return observations

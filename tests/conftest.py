@@ -1,0 +1,103 @@
+"""Shared fixtures: the demo upstream and proxies under uvicorn on loopback ports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from starlette.applications import Starlette
+
+from guardproxy.app import create_app
+from guardproxy.config import Settings
+from guardproxy.demo import DemoRecorder, create_demo_upstream
+from tests.servers import ThreadedServer
+
+REPO = Path(__file__).resolve().parent.parent
+
+BASIC_POLICY = """
+version: 1
+name: testpolicy
+messages: {input_blocked: "Blocked by test policy.", output_blocked: "Withheld by test policy."}
+stream: {hold_back_chars: 24}
+chains:
+  default:
+    input:
+      - {name: banned, guard: keywords, action: block, terms: [forbidden phrase], label: banned}
+      - {name: secrets, guard: keywords, action: redact, patterns: ['sk-[A-Za-z0-9]{20,}'], label: SECRET,
+         case_sensitive: true}
+    output:
+      - {name: stopword, guard: keywords, action: block, terms: [nuclear launch code], label: stopword}
+      - {name: secrets, guard: keywords, action: redact, patterns: ['sk-[A-Za-z0-9]{20,}'], label: SECRET,
+         case_sensitive: true}
+      - {name: promise, guard: keywords, action: flag, terms: [guaranteed returns], label: promise}
+"""
+
+
+@pytest.fixture(scope="session")
+def upstream_app() -> Starlette:
+    return create_demo_upstream()
+
+
+@pytest.fixture(scope="session")
+def upstream_server(upstream_app: Starlette) -> Iterator[ThreadedServer]:
+    with ThreadedServer(upstream_app) as server:
+        yield server
+
+
+@pytest.fixture
+def recorder(upstream_app: Starlette, upstream_server: ThreadedServer) -> DemoRecorder:
+    rec: DemoRecorder = upstream_app.state.recorder
+    rec.clear()
+    return rec
+
+
+class RunningProxy:
+    def __init__(self, server: ThreadedServer, policy_path: Path) -> None:
+        self.server = server
+        self.policy_path = policy_path
+        self.url = server.url
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=kwargs.pop("api_key", "sk-client-key"),
+                             max_retries=0, timeout=kwargs.pop("timeout", 20), **kwargs)
+
+
+@pytest.fixture
+def start_proxy(
+    upstream_server: ThreadedServer, tmp_path: Path
+) -> Iterator[Callable[..., RunningProxy]]:
+    started: list[ThreadedServer] = []
+
+    def start(policy: str = BASIC_POLICY, environ: dict[str, str] | None = None, **overrides: Any) -> RunningProxy:
+        policy_dir = tmp_path / f"policies{len(started)}"
+        policy_dir.mkdir()
+        (policy_dir / "policy.yaml").write_text(policy)
+        overrides = {"upstream": upstream_server.url + "/v1", "policy": str(policy_dir), **overrides}
+        settings = replace(Settings(), **overrides)
+        server = ThreadedServer(create_app(settings, environ or {}))
+        server.start()
+        started.append(server)
+        return RunningProxy(server, policy_dir / "policy.yaml")
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def proxy(start_proxy: Callable[..., RunningProxy]) -> RunningProxy:
+    return start_proxy()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
