@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from guardproxy.check_api import guardrails_check
 from guardproxy.config import Settings, settings_from_environment
-from guardproxy.errors import error_response
+from guardproxy.errors import ContainErrors, error_response
 from guardproxy.proxy import ENDPOINTS, guarded, passthrough
 from guardproxy.runtime import Runtime
 from guardproxy.upstream import create_client
@@ -45,11 +46,6 @@ async def _not_found(request: Request, exc: Exception) -> Response:
                               "invalid_request_error", "method_not_allowed")
     return error_response(status, f"Invalid URL ({request.method} {request.url.path})",
                           "invalid_request_error", "unknown_url")
-
-
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
-    return error_response(500, "The proxy failed to handle this request.", "server_error", "proxy_error")
 
 
 def create_app(settings: Settings, environ: dict[str, str] | None = None) -> Starlette:
@@ -85,8 +81,8 @@ def create_app(settings: Settings, environ: dict[str, str] | None = None) -> Sta
         *(Route(path, guarded, methods=["POST"]) for path in ENDPOINTS),
         Route("/v1/{rest:path}", passthrough, methods=methods),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={404: _not_found, 405: _not_found, Exception: _internal_error})
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(ContainErrors)],
+                    exception_handlers={404: _not_found, 405: _not_found})
     app.state.runtime = runtime
     return app
 

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
+from guardproxy.errors import describe_error
 from guardproxy.guards import REGISTRY, Finding, Guard, GuardContext, Segment, Stage
 from guardproxy.policy.schema import Action, GuardEntry, Mode, Policy
 from guardproxy.redaction import Redaction, redact_spans
@@ -184,7 +185,7 @@ class Engine:
         except TimeoutError:
             return [], ("timeout", f"no answer within {timeout * 1000:.0f} ms"), time.perf_counter() - started
         except Exception as exc:  # a guard's bug must become on_error, never a 500
-            return [], ("error", f"{type(exc).__name__}: {exc}"[:300]), time.perf_counter() - started
+            return [], ("error", describe_error(exc)), time.perf_counter() - started
         return _valid_findings(findings, segments), None, time.perf_counter() - started
 
     @staticmethod

@@ -7,10 +7,16 @@ can parse them exactly like the upstream's own errors.
 from __future__ import annotations
 
 import json
+import logging
+import traceback
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("guardproxy")
 
 
 def error_body(message: str, type_: str, code: str | None = None, param: str | None = None,
@@ -43,3 +49,40 @@ class ClientError(Exception):
 
     def response(self, headers: Mapping[str, str] | None = None) -> Response:
         return error_response(self.status, self.message, "invalid_request_error", self.code, self.param, headers)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The exception type and where it was raised, never its message: messages
+    often quote the input, which may hold personal data or keys."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}"
+
+
+class ContainErrors:
+    """Last line of defence: an unexpected exception becomes an OpenAI-style 500
+    and a log line without the exception's message, never a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            log.error("unhandled %s on %s %s", describe_error(exc), scope.get("method"), scope.get("path"))
+            if not started:
+                response = error_response(500, "The proxy failed to handle this request.", "server_error",
+                                          "proxy_error")
+                await response(scope, receive, send)

@@ -24,12 +24,12 @@ class Observation:
 
     ``fired`` is true when any guard made a decision, a fail-closed guard
     failure included. ``spans`` are the decisions that carry a span.
-    ``failures`` are the kinds (``error``, ``timeout``) of guards that failed.
+    ``failures`` counts guards that raised or timed out (see ``on_error``).
     """
 
     fired: bool
     spans: tuple[LabelledSpan, ...]
-    failures: tuple[str, ...]
+    failures: int
     seconds: float
 
 
@@ -60,6 +60,6 @@ async def _run_all(
         spans = tuple(LabelledSpan(d.start, d.end, d.label) for d in result.decisions
                       if d.start is not None and d.end is not None)
         observations.append(
-            Observation(bool(result.decisions), spans, tuple(f.kind for f in result.failures), seconds)
+            Observation(bool(result.decisions), spans, len(result.failures), seconds)
         )
     return observations

@@ -1,0 +1,203 @@
+"""Turning gold labels and what the chain did into precision, recall, F1 and latency.
+
+A ratio whose denominator is zero is ``None`` (printed ``n/a``), never a crash
+and never a made-up 0 or 1: a chain that flags nothing has no precision.
+F1 is ``2tp / (2tp + fp + fn)``, which is 0 rather than undefined when there
+was something to find and the chain found none of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from guardproxy.evaluation.datasets import Dataset, LabelledItem, LabelledSpan
+from guardproxy.evaluation.runner import Observation
+
+# Grounding: the README warns that answer length alone leaks the label, so figures are also split by it.
+LENGTH_BUCKETS: tuple[tuple[str, float], ...] = (("<=10 words", 10), ("11-30 words", 30), (">30 words", math.inf))
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+@dataclass(slots=True)
+class Confusion:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    def count(self, gold: bool, predicted: bool) -> None:
+        if gold and predicted:
+            self.tp += 1
+        elif gold:
+            self.fn += 1
+        elif predicted:
+            self.fp += 1
+        else:
+            self.tn += 1
+
+    @property
+    def items(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
+
+    @property
+    def precision(self) -> float | None:
+        return ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float | None:
+        return ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float | None:
+        return ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+    @property
+    def accuracy(self) -> float | None:
+        return ratio(self.tp + self.tn, self.items)
+
+
+@dataclass(slots=True)
+class LabelRecall:
+    gold: int = 0
+    found: int = 0
+
+    @property
+    def recall(self) -> float | None:
+        return ratio(self.found, self.gold)
+
+
+@dataclass(slots=True)
+class SpanScores:
+    """Label-agnostic span matching: a predicted span is right if it overlaps any gold span.
+
+    ``matched`` counts predicted spans that overlap a gold span (precision);
+    ``found`` counts gold spans overlapped by at least one prediction (recall).
+    ``filter_applied`` says whether ``--positive`` also narrowed the predictions
+    (see ``prediction_labels``).
+    """
+
+    filter_applied: bool
+    guard_labels: frozenset[str]
+    predicted: int = 0
+    matched: int = 0
+    gold: int = 0
+    found: int = 0
+    per_label: dict[str, LabelRecall] = field(default_factory=dict)
+
+    @property
+    def precision(self) -> float | None:
+        return ratio(self.matched, self.predicted)
+
+    @property
+    def recall(self) -> float | None:
+        return ratio(self.found, self.gold)
+
+    @property
+    def f1(self) -> float | None:
+        if not self.predicted and not self.gold:
+            return None
+        precision, recall = self.precision, self.recall
+        if not precision or not recall:
+            return 0.0
+        return 2 * precision * recall / (precision + recall)
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Milliseconds per item, for ``engine.run`` alone."""
+
+    p50: float
+    p95: float
+    mean: float
+
+
+@dataclass
+class Scores:
+    item: Confusion
+    latency: Latency
+    failures: int
+    spans: SpanScores | None = None
+    by_length: dict[str, Confusion] | None = None
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest-rank percentile: a value that was actually observed, for any number of values."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share / 100 * len(ordered)) - 1)]
+
+
+def latency_of(observations: Sequence[Observation]) -> Latency:
+    millis = [o.seconds * 1000 for o in observations]
+    return Latency(percentile(millis, 50), percentile(millis, 95), sum(millis) / len(millis))
+
+
+def prediction_labels(
+    guard_labels: frozenset[str], gold_labels: frozenset[str], positive: frozenset[str] | None
+) -> frozenset[str] | None:
+    """Which predicted labels count, or None for all.
+
+    ``--positive`` names gold labels (Presidio entity types). A guard that uses
+    the same names (``US_SSN``) is narrowed to them; a guard with its own names
+    (``CREDENTIAL``, ``pattern:0``) cannot be, so all its spans count rather
+    than none. The choice is reported with the figures.
+    """
+    if positive is None:
+        return None
+    return positive if guard_labels & gold_labels else None
+
+
+def score(dataset: Dataset, observations: Sequence[Observation], positive: frozenset[str] | None) -> Scores:
+    scores = Scores(Confusion(), latency_of(observations), sum(o.failures for o in observations))
+    if dataset.schema == "pii":
+        scores.spans = _score_spans(dataset, observations, positive, scores.item)
+        return scores
+    for item, observation in zip(dataset.items, observations, strict=True):
+        scores.item.count(item.positive, observation.fired)
+    if dataset.schema == "grounding":
+        scores.by_length = _by_length(dataset.items, observations)
+    return scores
+
+
+def _score_spans(
+    dataset: Dataset, observations: Sequence[Observation], positive: frozenset[str] | None, item_level: Confusion
+) -> SpanScores:
+    """Item level (``item_level``, filled in here) and span level for PII data."""
+    guard_labels = frozenset(span.label for o in observations for span in o.spans)
+    keep = prediction_labels(guard_labels, dataset.gold_labels, positive)
+    spans = SpanScores(filter_applied=keep is not None, guard_labels=guard_labels)
+    for item, observation in zip(dataset.items, observations, strict=True):
+        predicted = _distinct_spans(observation.spans, keep)
+        item_level.count(item.positive, bool(predicted))
+        spans.predicted += len(predicted)
+        spans.matched += sum(any(p.overlaps(g) for g in item.spans) for p in predicted)
+        for gold in item.spans:
+            found = any(p.overlaps(gold) for p in predicted)
+            label = spans.per_label.setdefault(gold.label, LabelRecall())
+            label.gold += 1
+            label.found += found
+            spans.gold += 1
+            spans.found += found
+    return spans
+
+
+def _distinct_spans(spans: Sequence[LabelledSpan], keep: frozenset[str] | None) -> list[LabelledSpan]:
+    """Kept spans, one per (start, end): two guards finding the same text is one prediction."""
+    distinct: dict[tuple[int, int], LabelledSpan] = {}
+    for span in spans:
+        if keep is None or span.label in keep:
+            distinct.setdefault((span.start, span.end), span)
+    return list(distinct.values())
+
+
+def _by_length(items: Sequence[LabelledItem], observations: Sequence[Observation]) -> dict[str, Confusion]:
+    buckets = {name: Confusion() for name, _ in LENGTH_BUCKETS}
+    for item, observation in zip(items, observations, strict=True):
+        words = len(item.text.split())
+        name = next(name for name, most in LENGTH_BUCKETS if words <= most)
+        buckets[name].count(item.positive, observation.fired)
+    return buckets
