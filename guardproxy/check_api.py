@@ -69,7 +69,7 @@ async def guardrails_check(request: Request) -> Response:
     result = await run_check(runtime.engine, policy, check)
     tag = runtime.policies.tag(policy)
     text = check.text if result.verdict == "blocked" else result.texts[0]
-    body_out = {"verdict": result.verdict, "text": text, "policy": tag, "chain": check.chain,
+    body_out: dict[str, Any] = {"verdict": result.verdict, "text": text, "policy": tag, "chain": check.chain,
                 "findings": findings_json(result),
                 "errors": [{"name": f.name, "kind": f.kind} for f in result.failures]}
     if result.verdict == "blocked":

@@ -56,7 +56,7 @@ def withhold_choices(payload: dict[str, Any], result: ChainResult, endpoint: str
             continue
         choice["finish_reason"] = "content_filter"
         if endpoint == "chat":
-            answer = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+            answer: dict[str, Any] = choice["message"] if isinstance(choice.get("message"), dict) else {}
             answer.pop("tool_calls", None)
             answer.pop("function_call", None)
             answer["role"] = "assistant"

@@ -51,9 +51,9 @@ def _content_segments(content: Any, path: tuple[PathPart, ...], role: str | None
             yield Segment(content, path, role)
     elif isinstance(content, list):
         for index, part in enumerate(content):
-            if isinstance(part, dict) and part.get("type") in _TEXT_PART_TYPES and isinstance(part.get("text"), str):
-                if part["text"]:
-                    yield Segment(part["text"], (*path, index, "text"), role)
+            is_text = isinstance(part, dict) and part.get("type") in _TEXT_PART_TYPES
+            if is_text and isinstance(part.get("text"), str) and part["text"]:
+                yield Segment(part["text"], (*path, index, "text"), role)
 
 
 def message_segments(message: Any, path: tuple[PathPart, ...]) -> Iterator[Segment]:

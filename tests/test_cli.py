@@ -28,7 +28,8 @@ def test_check_accepts_shipped_policies(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_check_rejects_with_precise_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\nname: x\nchains:\n  default:\n    input:\n      - {guard: keywords, action: ban, terms: [a]}\n")
+    bad.write_text("version: 1\nname: x\nchains:\n  default:\n    input:\n"
+                   "      - {guard: keywords, action: ban, terms: [a]}\n")
     assert run(["check", str(bad)]) == 1
     assert f"{bad}:6: chains.default.input.0.action: Input should be 'block', 'redact' or 'flag'" in \
         capsys.readouterr().err

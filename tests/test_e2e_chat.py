@@ -95,7 +95,8 @@ def test_input_redaction_reaches_upstream_and_keeps_unknown_fields(
     assert raw.headers["x-guardproxy-verdict"] == "redacted"
     sent = recorder.last().json
     assert sent["messages"][0]["content"][0]["text"] == "my key is [SECRET] ok"
-    assert sent["messages"][0]["content"][1] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    assert sent["messages"][0]["content"][1] == image
     assert sent["vendor_extension"] == {"keep": [1, 2, {"x": None}]}
     assert SECRET not in recorder.last().body.decode()
 

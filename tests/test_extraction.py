@@ -60,5 +60,6 @@ def test_response_segments() -> None:
         {"id": "c", "type": "function", "function": {"name": "f", "arguments": '{"q": "z"}'}}]}}]}
     assert [s.text for s in response_segments("chat", chat)] == ["hi", "z"]
     completion = {"choices": [{"index": 0, "text": " done"}, {"index": 1, "text": ""}]}
-    assert [(s.text, s.path) for s in response_segments("completions", completion)] == [(" done", ("choices", 0, "text"))]
+    found = [(s.text, s.path) for s in response_segments("completions", completion)]
+    assert found == [(" done", ("choices", 0, "text"))]
     assert response_segments("chat", {"choices": "garbage"}) == []

@@ -2,7 +2,8 @@ from guardproxy.redaction import Redaction, redact_spans
 
 
 def test_non_overlapping_spans() -> None:
-    assert redact_spans("call 555 or 777 now", [Redaction(12, 15, "[N]"), Redaction(5, 8, "[N]")]) == "call [N] or [N] now"
+    spans = [Redaction(12, 15, "[N]"), Redaction(5, 8, "[N]")]
+    assert redact_spans("call 555 or 777 now", spans) == "call [N] or [N] now"
 
 
 def test_overlapping_spans_merge_and_longest_replacement_wins() -> None:

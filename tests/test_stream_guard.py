@@ -81,7 +81,7 @@ async def test_redaction_of_a_match_split_over_chunks() -> None:
 
 async def test_block_mid_stream_sends_nothing_after_and_ends_with_content_filter() -> None:
     reply = "Some fine text that is long enough to be released early. Then stop here and the rest is secret."
-    out, guard = await run([*(chat_chunk(content=p) for p in pieces(reply)), chat_chunk(finish="stop"), DONE])
+    out, _guard = await run([*(chat_chunk(content=p) for p in pieces(reply)), chat_chunk(finish="stop"), DONE])
     text, finishes = chat_text(out)
     assert finishes == ["content_filter"]
     assert "stop" not in text and "secret" not in text
@@ -115,6 +115,7 @@ async def test_tool_call_arguments_are_held_then_checked_whole() -> None:
               *(tool_delta(function={"arguments": p}) for p in pieces(args, 4)),
               chat_chunk(finish="tool_calls"), DONE]
     out, guard = await run(events)
+    assert guard.verdict == "redacted"
     calls = [c for e in SSEDecoder().feed(out) if isinstance(e.json(), dict)
              for ch in e.json()["choices"] for c in ch["delta"].get("tool_calls", [])]
     assert len(calls) == 1  # held, then sent whole
@@ -123,7 +124,7 @@ async def test_tool_call_arguments_are_held_then_checked_whole() -> None:
 
     blocked = json.dumps({"q": "stop here"})
     events[2:-2] = [tool_delta(function={"arguments": p}) for p in pieces(blocked, 4)]
-    out, guard = await run(events)
+    out, _guard = await run(events)
     assert chat_text(out)[1] == ["content_filter"] and b"stop here" not in out
 
 
@@ -154,7 +155,7 @@ async def test_completions_stream() -> None:
         return encode_data({"id": "c", "object": "text_completion", "choices": [
             {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]})
 
-    out, guard = await run([chunk("dial 555-"), chunk("1234 now please"), chunk("", "stop"), DONE],
+    out, _guard = await run([chunk("dial 555-"), chunk("1234 now please"), chunk("", "stop"), DONE],
                            endpoint="completions")
     text = "".join(c["text"] for e in SSEDecoder().feed(out) if isinstance(e.json(), dict)
                    for c in e.json()["choices"])

@@ -59,7 +59,5 @@ async def _run_all(
         seconds = time.perf_counter() - started
         spans = tuple(LabelledSpan(d.start, d.end, d.label) for d in result.decisions
                       if d.start is not None and d.end is not None)
-        observations.append(
-            Observation(bool(result.decisions), spans, len(result.failures), seconds)
-        )
+        observations.append(Observation(bool(result.decisions), spans, len(result.failures), seconds))
     return observations

@@ -166,7 +166,10 @@ def score(dataset: Dataset, observations: Sequence[Observation], positive: froze
 def _score_spans(
     dataset: Dataset, observations: Sequence[Observation], positive: frozenset[str] | None, item_level: Confusion
 ) -> SpanScores:
-    """Item level (``item_level``, filled in here) and span level for PII data."""
+    """Item level (``item_level``, filled in here) and span level for PII data.
+
+    Only spans predict here: a fail-closed guard failure carries no span, so it predicts nothing.
+    """
     guard_labels = frozenset(span.label for o in observations for span in o.spans)
     keep = prediction_labels(guard_labels, dataset.gold_labels, positive)
     spans = SpanScores(filter_applied=keep is not None, guard_labels=guard_labels)

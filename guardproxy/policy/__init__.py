@@ -1,8 +1,8 @@
 """Policy files: schema, loading, selection and reload."""
 
 from guardproxy.policy.loader import PolicyError, load_policy_set
-from guardproxy.policy.schema import Chain, GuardEntry, Policy
 from guardproxy.policy.policyset import LoadedPolicy, PolicySet, RouteChoice
+from guardproxy.policy.schema import Chain, GuardEntry, Policy
 
 __all__ = [
     "Chain",
