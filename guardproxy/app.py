@@ -88,5 +88,9 @@ def create_app(settings: Settings, environ: dict[str, str] | None = None) -> Sta
 
 
 def app_from_environment() -> Starlette:
-    """Factory for uvicorn workers, which get their settings through the environment."""
-    return create_app(settings_from_environment())
+    """Factory for uvicorn workers, which get their settings through the environment
+    (and, being fresh processes, no logging set-up from the CLI)."""
+    settings = settings_from_environment()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return create_app(settings)
