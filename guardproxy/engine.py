@@ -43,6 +43,7 @@ class Decision:
     action: Action
     mode: Mode
     replacement: str | None = None
+    restorable: bool = False
 
     @property
     def enforced(self) -> bool:
@@ -79,6 +80,7 @@ class ChainResult:
     runs: list[GuardRun] = field(default_factory=list)
     verdict: Verdict = "pass"
     message: str | None = None
+    redactions: dict[int, list[Redaction]] = field(default_factory=dict)
 
     @property
     def blocking(self) -> list[Decision]:
@@ -86,6 +88,23 @@ class ChainResult:
 
     def rewrites(self) -> list[tuple[Segment, str]]:
         return [(seg, text) for seg, text in zip(self.segments, self.texts, strict=True) if seg.text != text]
+
+    def restorations(self) -> dict[str, str]:
+        """Placeholder -> original value, for this request only. A placeholder
+        that stands for two different values (two guards numbering alike) is
+        left out, since restoring it would guess."""
+        mapping: dict[str, str] = {}
+        ambiguous: set[str] = set()
+        for d in self.decisions:
+            if not (d.restorable and d.enforced and d.action == "redact" and d.replacement and d.start is not None):
+                continue
+            value = self.segments[d.segment].text[d.start : d.end]
+            if mapping.setdefault(d.replacement, value) != value:
+                ambiguous.add(d.replacement)
+        for placeholder in ambiguous:
+            log.warning("placeholder %s stands for several values; it will not be restored", placeholder)
+            del mapping[placeholder]
+        return mapping
 
 
 def entry_name(entry: GuardEntry, index: int, entries: Sequence[GuardEntry]) -> str:
@@ -169,7 +188,7 @@ class Engine:
             for f in findings:
                 result.decisions.append(
                     Decision(entry.guard, name, f.label, f.score, f.segment, f.start, f.end, entry.action, mode,
-                             f.replacement)
+                             f.replacement, f.restorable)
                 )
                 if entry.action == "block" and mode == "enforce":
                     block_messages.append(entry.message or "")
@@ -201,6 +220,7 @@ class Engine:
                 text = result.segments[d.segment].text
                 start, end = (d.start, d.end) if d.start is not None and d.end is not None else (0, len(text))
                 per_segment.setdefault(d.segment, []).append(Redaction(start, end, d.replacement or f"[{d.label}]"))
+        result.redactions = per_segment
         for index, redactions in per_segment.items():
             result.texts[index] = redact_spans(result.segments[index].text, redactions)
         if per_segment:

@@ -22,6 +22,7 @@ from guardproxy.extraction import apply_texts, request_segments, response_segmen
 from guardproxy.guards import GuardContext
 from guardproxy.policy import RouteChoice
 from guardproxy.relay import relay_guarded, relay_raw
+from guardproxy.restoration import Restorer
 from guardproxy.runtime import Runtime
 from guardproxy.stream_guard import StreamGuard
 from guardproxy.upstream import UPSTREAM_ERRORS, classify_failure, header_map, request_headers, response_headers
@@ -124,12 +125,15 @@ async def guarded(request: Request) -> Response:
         apply_texts(payload, rewrites)
         body = json.dumps(payload, ensure_ascii=False).encode()
     output_entries = choice.chain.output if endpoint != "embeddings" else []
+    # This request's placeholder map: local to this call, never logged or traced.
+    restorer = Restorer(checked.restorations() if endpoint != "embeddings" else {})
+    reads_output = bool(output_entries) or bool(restorer)
     try:
-        upstream = await send_upstream(runtime, request, body, identity=bool(output_entries))
+        upstream = await send_upstream(runtime, request, body, identity=reads_output)
     except UPSTREAM_ERRORS as exc:
         return upstream_failure_response(exc, verdict_headers(checked.verdict, choice.tag))
     is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
-    if not output_entries or upstream.status_code >= 300:
+    if not reads_output or upstream.status_code >= 300:
         return StreamingResponse(
             relay_raw(upstream, is_sse), status_code=upstream.status_code,
             headers=_merge(response_headers(upstream.headers.multi_items(), decoded=False),
@@ -137,14 +141,15 @@ async def guarded(request: Request) -> Response:
         )
     out_context = GuardContext("output", endpoint, model)
     if is_sse:
-        return _guarded_stream(runtime, upstream, choice, checked, out_context)
-    return await _guarded_json(runtime, upstream, choice, checked, out_context)
+        return _guarded_stream(runtime, upstream, choice, checked, out_context, restorer)
+    return await _guarded_json(runtime, upstream, choice, checked, out_context, restorer)
 
 
 def _guarded_stream(
-    runtime: Runtime, upstream: httpx.Response, choice: RouteChoice, checked: ChainResult, context: GuardContext
+    runtime: Runtime, upstream: httpx.Response, choice: RouteChoice, checked: ChainResult, context: GuardContext,
+    restorer: Restorer,
 ) -> Response:
-    guard = StreamGuard(runtime.engine, choice.policy, choice.chain.output, context, context.endpoint)
+    guard = StreamGuard(runtime.engine, choice.policy, choice.chain.output, context, context.endpoint, restorer)
 
     def done(finished: StreamGuard) -> None:
         log_decision(choice, finished)
@@ -159,7 +164,8 @@ def _guarded_stream(
 
 
 async def _guarded_json(
-    runtime: Runtime, upstream: httpx.Response, choice: RouteChoice, checked: ChainResult, context: GuardContext
+    runtime: Runtime, upstream: httpx.Response, choice: RouteChoice, checked: ChainResult, context: GuardContext,
+    restorer: Restorer,
 ) -> Response:
     try:
         raw = await upstream.aread()
@@ -180,6 +186,7 @@ async def _guarded_json(
     segments = response_segments(context.endpoint, payload)
     result = await runtime.engine.run(choice.policy, choice.chain.output, segments, context)
     log_decision(choice, result)
+    restorer.restore_result(result)
     if result.verdict == "blocked":
         withhold_choices(payload, result, context.endpoint)
         raw = json.dumps(payload, ensure_ascii=False).encode()

@@ -23,7 +23,8 @@ from guardproxy.engine import VERDICT_RANK, Decision, Engine, GuardFailure, Verd
 from guardproxy.extraction import apply_texts, message_segments
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.schema import GuardEntry, Policy
-from guardproxy.redaction import Redaction, redact_spans
+from guardproxy.redaction import Redaction
+from guardproxy.restoration import Restorer
 from guardproxy.streaming import DONE, SSEEvent, comment, encode_data
 
 _WHITESPACE = re.compile(r"\s")
@@ -78,7 +79,9 @@ class StreamGuard:
         entries: Sequence[GuardEntry],
         context: GuardContext,
         endpoint: str,
+        restorer: Restorer | None = None,
     ) -> None:
+        self._restorer = restorer or Restorer({})
         self._engine = engine
         self._policy = policy
         self._entries = entries
@@ -181,6 +184,7 @@ class StreamGuard:
         )
         self.failures.extend(result.failures)
         redactions: list[Redaction] = []
+        decided_until = buffer.released
         for d in result.decisions:
             if d.start is None or d.end is None:
                 start, end = buffer.released, cut
@@ -190,6 +194,7 @@ class StreamGuard:
                     continue  # already handled, or belongs to a later release
                 start = max(start, buffer.released)
                 cut = max(cut, end)
+                decided_until = max(decided_until, end)
             self.decisions.append(d)
             if d.segment < 0 or not d.enforced:
                 self._raise_verdict("flagged")
@@ -206,7 +211,9 @@ class StreamGuard:
         if self.blocked:
             self._raise_verdict("blocked")
             return ""
-        piece = redact_spans(buffer.text[buffer.released : cut], redactions)
+        if not final:
+            cut = self._restorer.safe_cut(buffer.text, buffer.released, cut, decided_until)
+        piece = self._restorer.apply(buffer.text[buffer.released : cut], redactions)
         buffer.released = cut
         return piece
 
@@ -223,6 +230,7 @@ class StreamGuard:
         if result.verdict == "blocked":
             self.blocked = True
             return b""
+        self._restorer.restore_result(result)
         apply_texts(message, result.rewrites())
         delta = {"tool_calls": message["tool_calls"]}
         return encode_data({**self._envelope, "choices": [

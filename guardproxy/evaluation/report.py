@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardproxy.evaluation.datasets import Schema
-from guardproxy.evaluation.scoring import Confusion, LabelRecall, Scores, SpanScores
+from guardproxy.evaluation.scoring import (
+    MATCHING_GOLD_LABELS,
+    Confusion,
+    EntityTally,
+    LabelRecall,
+    Scores,
+    SpanScores,
+    TypedScores,
+)
 from guardproxy.guards import Stage
 
 
@@ -56,12 +64,27 @@ def report_json(info: RunInfo, scores: Scores) -> dict[str, Any]:
             label: {"gold": tally.gold, "found": tally.found, "recall": _rounded(tally.recall)}
             for label, tally in _labels_by_size(spans)
         }
+    if scores.typed is not None:
+        typed = scores.typed
+        out["typed"] = {"gold_types": sorted(typed.gold_types), **_tally_json(typed.overall),
+                        "unjudged": typed.unjudged,
+                        "aliases": {label: sorted(gold) for label, gold in MATCHING_GOLD_LABELS.items()}}
+        out["per_type"] = {label: _tally_json(tally) for label, tally in _types_by_size(typed)}
     if scores.by_length is not None:
         out["by_length"] = {name: {"items": c.items, **_confusion_json(c)} for name, c in scores.by_length.items()}
     latency = scores.latency
     out["latency_ms"] = {"p50": round(latency.p50, 4), "p95": round(latency.p95, 4), "mean": round(latency.mean, 4)}
     out["failures"] = scores.failures
     return out
+
+
+def _tally_json(tally: EntityTally) -> dict[str, Any]:
+    return {"predicted": tally.predicted, "correct": tally.correct, "precision": _rounded(tally.precision),
+            "gold": tally.gold, "found": tally.found, "recall": _rounded(tally.recall), "f1": _rounded(tally.f1)}
+
+
+def _types_by_size(typed: TypedScores) -> list[tuple[str, EntityTally]]:
+    return sorted(typed.per_type.items(), key=lambda pair: (-pair[1].gold, -pair[1].predicted, pair[0]))
 
 
 def _labels_by_size(spans: SpanScores) -> list[tuple[str, LabelRecall]]:
@@ -94,6 +117,7 @@ def report_text(info: RunInfo, scores: Scores) -> str:
         lines.append(_confusion_row(f"answer {name}", confusion))
     if scores.spans is not None:
         lines.extend(_span_lines(scores.spans))
+        lines.extend(_typed_lines(scores.typed))
     latency = scores.latency
     lines.append(f"latency per item: p50 {latency.p50:.3f} ms  p95 {latency.p95:.3f} ms  mean {latency.mean:.3f} ms"
                  f"   guard failures: {scores.failures}")
@@ -112,4 +136,25 @@ def _span_lines(spans: SpanScores) -> list[str]:
     ]
     for label, tally in _labels_by_size(spans):
         lines.append(f"  {label:<22}{tally.gold:>7}{tally.found:>7}{_shown(tally.recall):>8}")
+    return lines
+
+
+_TYPED_ROW = "  {:<22}{:>10}{:>8}{:>11}{:>7}{:>7}{:>8}{:>7}"
+
+
+def _typed_lines(typed: TypedScores | None) -> list[str]:
+    if typed is None:
+        return ["type-aware: not applicable (no guard label names a gold label)"]
+    aliases = "; ".join(f"{label} ~ {', '.join(sorted(gold))}" for label, gold in MATCHING_GOLD_LABELS.items())
+    overall = typed.overall
+    lines = [
+        "type-aware spans (a predicted span is right if it overlaps a gold span of a matching label; "
+        f"aliases: {aliases}; other labels match themselves):",
+        f"  gold types: {', '.join(sorted(typed.gold_types)) or 'none'}; "
+        f"predictions of other types (unjudged): {typed.unjudged}",
+        _TYPED_ROW.format("label", "predicted", "correct", "precision", "gold", "found", "recall", "f1"),
+    ]
+    for label, tally in [("all targeted types", overall), *_types_by_size(typed)]:
+        lines.append(_TYPED_ROW.format(label, tally.predicted, tally.correct, _shown(tally.precision), tally.gold,
+                                       tally.found, _shown(tally.recall), _shown(tally.f1)))
     return lines

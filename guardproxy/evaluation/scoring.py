@@ -15,6 +15,16 @@ from dataclasses import dataclass, field
 from guardproxy.evaluation.datasets import Dataset, LabelledItem, LabelledSpan
 from guardproxy.evaluation.runner import Observation
 
+# Type-aware PII matching: the gold labels a predicted label may match (any other label matches only itself).
+# Presidio has one LOCATION type where annotated data splits places (GPE) from street addresses, and a street
+# address recognizer's span often covers the town and postcode annotated as GPE next to it; both are the same
+# kind of disclosure (where someone is), so they match each other. Nothing else is aliased: a PERSON found on
+# an ORGANIZATION is wrong.
+MATCHING_GOLD_LABELS: dict[str, frozenset[str]] = {
+    "LOCATION": frozenset({"LOCATION", "GPE", "STREET_ADDRESS"}),
+    "STREET_ADDRESS": frozenset({"STREET_ADDRESS", "GPE", "LOCATION"}),
+}
+
 # Grounding: the README warns that answer length alone leaks the label, so figures are also split by it.
 LENGTH_BUCKETS: tuple[tuple[str, float], ...] = (("<=10 words", 10), ("11-30 words", 30), (">30 words", math.inf))
 
@@ -107,6 +117,62 @@ class SpanScores:
         return 2 * precision * recall / (precision + recall)
 
 
+def gold_labels_matched_by(label: str) -> frozenset[str]:
+    """The gold labels a prediction labelled ``label`` may match (see ``MATCHING_GOLD_LABELS``)."""
+    return MATCHING_GOLD_LABELS.get(label, frozenset({label}))
+
+
+def type_matches(predicted: LabelledSpan, gold: LabelledSpan) -> bool:
+    """A prediction is right for a gold span if they overlap and its label may match the gold label."""
+    return predicted.overlaps(gold) and gold.label in gold_labels_matched_by(predicted.label)
+
+
+@dataclass(slots=True)
+class EntityTally:
+    """Type-aware counts for one label, or for all targeted labels together.
+
+    Precision is over predictions with the label (``correct`` of ``predicted``),
+    recall over gold spans with it (``found`` of ``gold``). A label that is only
+    predicted (LOCATION) or only annotated (GPE) has one of the two, and no F1.
+    """
+
+    predicted: int = 0
+    correct: int = 0
+    gold: int = 0
+    found: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        return ratio(self.correct, self.predicted)
+
+    @property
+    def recall(self) -> float | None:
+        return ratio(self.found, self.gold)
+
+    @property
+    def f1(self) -> float | None:
+        precision, recall = self.precision, self.recall
+        if precision is None or recall is None:
+            return None
+        return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+@dataclass(slots=True)
+class TypedScores:
+    """Type-aware span matching over the targeted gold types.
+
+    ``gold_types`` are the gold labels that count: ``--positive`` if given, else
+    every gold label some guard label may match. Predictions count when their
+    label may match a targeted type; ``unjudged`` counts the rest (the data does
+    not annotate them, so they are neither right nor wrong here).
+    """
+
+    gold_types: frozenset[str]
+    overall: EntityTally = field(default_factory=EntityTally)
+    per_type: dict[str, EntityTally] = field(default_factory=dict)
+    unjudged: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class Latency:
     """Milliseconds per item, for ``engine.run`` alone."""
@@ -122,6 +188,7 @@ class Scores:
     latency: Latency
     failures: int
     spans: SpanScores | None = None
+    typed: TypedScores | None = None
     by_length: dict[str, Confusion] | None = None
 
 
@@ -155,6 +222,7 @@ def score(dataset: Dataset, observations: Sequence[Observation], positive: froze
     scores = Scores(Confusion(), latency_of(observations), sum(o.failures for o in observations))
     if dataset.schema == "pii":
         scores.spans = _score_spans(dataset, observations, positive, scores.item)
+        scores.typed = score_typed(dataset, observations, positive)
         return scores
     for item, observation in zip(dataset.items, observations, strict=True):
         scores.item.count(item.positive, observation.fired)
@@ -186,6 +254,40 @@ def _score_spans(
             spans.gold += 1
             spans.found += found
     return spans
+
+
+def score_typed(
+    dataset: Dataset, observations: Sequence[Observation], positive: frozenset[str] | None
+) -> TypedScores | None:
+    """Type-aware precision, recall and F1, overall and per label; None if no guard label names a gold type.
+
+    A guard with its own labels (``CREDENTIAL``, ``pattern:0``) cannot be judged by type.
+    """
+    guard_labels = frozenset(span.label for o in observations for span in o.spans)
+    matchable = frozenset[str]().union(*(gold_labels_matched_by(label) for label in guard_labels))
+    gold_types = positive if positive is not None else matchable & dataset.gold_labels
+    if not matchable & dataset.gold_labels:
+        return None
+    typed = TypedScores(gold_types)
+    for item, observation in zip(dataset.items, observations, strict=True):
+        gold_spans = [g for g in item.spans if g.label in gold_types]
+        predicted = []
+        for span in {(s.start, s.end, s.label): s for s in observation.spans}.values():
+            if gold_labels_matched_by(span.label) & gold_types:
+                predicted.append(span)
+            else:
+                typed.unjudged += 1
+        for span in predicted:
+            correct = any(type_matches(span, g) for g in gold_spans)
+            for tally in (typed.overall, typed.per_type.setdefault(span.label, EntityTally())):
+                tally.predicted += 1
+                tally.correct += correct
+        for gold in gold_spans:
+            found = any(type_matches(p, gold) for p in predicted)
+            for tally in (typed.overall, typed.per_type.setdefault(gold.label, EntityTally())):
+                tally.gold += 1
+                tally.found += found
+    return typed
 
 
 def _distinct_spans(spans: Sequence[LabelledSpan], keep: frozenset[str] | None) -> list[LabelledSpan]:

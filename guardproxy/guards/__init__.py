@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from guardproxy.guards.base import Finding, Guard, GuardConfig, GuardContext, Segment, Stage
 from guardproxy.guards.keywords import KeywordsGuard
+from guardproxy.guards.pii import PiiGuard
 
 REGISTRY: dict[str, type[Guard]] = {
     "keywords": KeywordsGuard,
+    "pii": PiiGuard,
 }
 
 __all__ = ["REGISTRY", "Finding", "Guard", "GuardConfig", "GuardContext", "Segment", "Stage"]

@@ -53,6 +53,8 @@ class Finding:
     ``start``/``end`` (end exclusive) index ``segments[segment].text``; a finding
     without a span concerns the whole segment. ``replacement`` is the text a
     redaction puts in place of the span; the engine uses ``[LABEL]`` if unset.
+    ``restorable`` asks the engine to put the original value back where the
+    model's answer repeats ``replacement`` (reversible placeholders).
     """
 
     label: str
@@ -61,6 +63,7 @@ class Finding:
     start: int | None = None
     end: int | None = None
     replacement: str | None = None
+    restorable: bool = False
 
 
 class GuardConfig(BaseModel):

@@ -1,0 +1,99 @@
+"""Running Presidio over a request's segments: cached, batched, thread-safe.
+
+Chat clients resend the whole history every turn, so most segments of a request
+were analysed before. Results are cached in a bounded LRU keyed on a hash of
+the text (the guard instance fixes the settings), holding offsets, types and
+scores, never text. The rest are analysed in one batch (``nlp.pipe``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from presidio_analyzer import AnalyzerEngine, RecognizerResult
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    entity: str
+    start: int
+    end: int
+    score: float
+
+
+class DetectionCache:
+    """A bounded LRU of text digest -> detections. Thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[bytes, tuple[Detection, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, key: bytes) -> tuple[Detection, ...] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: bytes, detections: tuple[Detection, ...]) -> None:
+        if self._size == 0:
+            return
+        with self._lock:
+            self._items[key] = detections
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+# spaCy pipelines are not documented as thread-safe; one NLP pass at a time per process.
+_nlp_lock = threading.Lock()
+
+
+def analyze_batch(
+    analyzer: AnalyzerEngine, texts: Sequence[str], language: str, entities: Sequence[str], threshold: float
+) -> list[tuple[Detection, ...]]:
+    """Analyse texts in one NLP batch; one tuple of detections per text."""
+    if not texts:
+        return []
+    with _nlp_lock:
+        artifacts = list(analyzer.nlp_engine.process_batch(list(texts), language, batch_size=max(1, len(texts))))
+    out = []
+    for text, nlp_artifacts in artifacts:
+        results: list[RecognizerResult] = analyzer.analyze(
+            text=str(text), language=language, entities=list(entities), score_threshold=threshold,
+            nlp_artifacts=nlp_artifacts,
+        )
+        out.append(tuple(Detection(r.entity_type, r.start, r.end, float(r.score)) for r in results))
+    return out
+
+
+def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:
+    """Merge overlapping detections into their union, so a redaction covers
+    everything any recognizer found (a city inside a street address must not
+    shrink the address to the city). The merged span takes the entity of its
+    highest-scoring member, the longest on a tie."""
+    merged: list[list[Detection]] = []
+    for detection in sorted(detections, key=lambda d: (d.start, -d.end)):
+        if merged and detection.start < max(d.end for d in merged[-1]):
+            merged[-1].append(detection)
+        else:
+            merged.append([detection])
+    out = []
+    for group in merged:
+        best = max(group, key=lambda d: (d.score, d.end - d.start))
+        out.append(Detection(best.entity, min(d.start for d in group), max(d.end for d in group), best.score))
+    return out
