@@ -36,6 +36,10 @@ chains:
   own_labels:
     input:
       - {guard: keywords, action: redact, patterns: ['\d{3}-\d{2}-\d{4}']}
+  places:
+    input:
+      - {name: city, guard: keywords, action: flag, label: LOCATION, terms: [Paris]}
+      - {name: misread, guard: keywords, action: flag, label: LOCATION, terms: [Bob]}
   twice:
     input:
       - {name: first, guard: keywords, action: redact, label: US_SSN, patterns: ['\d{3}-\d{2}-\d{4}']}
@@ -202,6 +206,62 @@ def test_pii_text_report(tmp_path: Path, policy: str, capsys: pytest.CaptureFixt
     assert "  predicted 4  matched 3  precision 0.750   gold 5  found 3  recall 0.600   f1 0.667" in out
     assert "guard labels: PERSON, US_SSN; --positive filter on predictions: not applied" in out
     assert any(line.split() == ["GPE", "1", "0", "0.000"] for line in out.splitlines())
+
+
+def test_pii_type_aware_figures(tmp_path: Path, policy: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "pii.jsonl", pii_rows())
+    result = eval_json(capsys, "--policy", policy, "--chain", "ssn", "--stage", "input", "--data", data)
+    # Gold types the guard can emit: PERSON, US_SSN. The SSN-shaped phone number is a US_SSN prediction on a
+    # PHONE_NUMBER span (not a targeted type): wrong by type, though label-agnostic matching counted it right.
+    assert result["typed"] == {"gold_types": ["PERSON", "US_SSN"], "predicted": 4, "correct": 2, "precision": 0.5,
+                               "gold": 3, "found": 2, "recall": 0.6667, "f1": 0.5714, "unjudged": 0,
+                               "aliases": {"LOCATION": ["GPE", "LOCATION", "STREET_ADDRESS"],
+                                           "STREET_ADDRESS": ["GPE", "LOCATION", "STREET_ADDRESS"]}}
+    assert result["per_type"] == {
+        "US_SSN": {"predicted": 3, "correct": 1, "precision": 0.3333, "gold": 1, "found": 1, "recall": 1.0,
+                   "f1": 0.5},
+        "PERSON": {"predicted": 1, "correct": 1, "precision": 1.0, "gold": 2, "found": 1, "recall": 0.5,
+                   "f1": 0.6667},
+    }
+    assert list(result["per_type"]) == ["PERSON", "US_SSN"]  # most gold first
+
+
+def test_pii_type_aliases(tmp_path: Path, policy: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "pii.jsonl", pii_rows())
+    result = eval_json(capsys, "--policy", policy, "--chain", "places", "--stage", "input", "--data", data)
+    # LOCATION on "Paris" matches gold GPE; LOCATION on "Bob" does not match gold PERSON.
+    typed = result["typed"]
+    assert (typed["gold_types"], typed["predicted"], typed["correct"], typed["gold"], typed["found"]) == (
+        ["GPE"], 2, 1, 1, 1)
+    assert result["per_type"] == {
+        "GPE": {"predicted": 0, "correct": 0, "precision": None, "gold": 1, "found": 1, "recall": 1.0, "f1": None},
+        "LOCATION": {"predicted": 2, "correct": 1, "precision": 0.5, "gold": 0, "found": 0, "recall": None,
+                     "f1": None},
+    }
+    gpe = eval_json(capsys, "--policy", policy, "--chain", "places", "--stage", "input", "--data", data,
+                    "--positive", "GPE")["spans"]
+    # Label-agnostic figures keep the LOCATION spans too when --positive names GPE (its alias).
+    assert (gpe["predicted"], gpe["matched"], gpe["gold"], gpe["found"]) == (2, 1, 1, 1)
+    assert gpe["positive_filter_on_predictions"] is True
+    narrowed = eval_json(capsys, "--policy", policy, "--chain", "places", "--stage", "input", "--data", data,
+                         "--positive", "PERSON")["typed"]
+    assert (narrowed["predicted"], narrowed["unjudged"], narrowed["gold"], narrowed["found"]) == (0, 2, 2, 0)
+    assert (narrowed["precision"], narrowed["recall"]) == (None, 0.0)
+
+
+def test_pii_type_aware_text_and_own_labels(tmp_path: Path, policy: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "pii.jsonl", pii_rows())
+    code, out, _ = eval_cli(capsys, "--policy", policy, "--chain", "ssn", "--stage", "input", "--data", data)
+    assert code == 0
+    lines = out.splitlines()
+    assert "gold types: PERSON, US_SSN; predictions of other types (unjudged): 0" in out
+    assert any(line.split() == ["all", "targeted", "types", "4", "2", "0.500", "3", "2", "0.667", "0.571"]
+               for line in lines)
+    assert any(line.split() == ["PERSON", "1", "1", "1.000", "2", "1", "0.500", "0.667"] for line in lines)
+    own = eval_json(capsys, "--policy", policy, "--chain", "own_labels", "--stage", "input", "--data", data)
+    assert "typed" not in own and "per_type" not in own
+    code, out, _ = eval_cli(capsys, "--policy", policy, "--chain", "own_labels", "--stage", "input", "--data", data)
+    assert "type-aware: not applicable (no guard label names a gold label)" in out
 
 
 def test_topics_need_positive(tmp_path: Path, policy: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -211,11 +211,15 @@ def prediction_labels(
     ``--positive`` names gold labels (Presidio entity types). A guard that uses
     the same names (``US_SSN``) is narrowed to them; a guard with its own names
     (``CREDENTIAL``, ``pattern:0``) cannot be, so all its spans count rather
-    than none. The choice is reported with the figures.
+    than none. The choice is reported with the figures. Aliases count: with
+    ``--positive GPE``, a guard's LOCATION spans are kept.
     """
     if positive is None:
         return None
-    return positive if guard_labels & gold_labels else None
+    matchable = frozenset[str]().union(*(gold_labels_matched_by(label) for label in guard_labels))
+    if not matchable & gold_labels:
+        return None
+    return positive | {label for label, gold in MATCHING_GOLD_LABELS.items() if gold & positive}
 
 
 def score(dataset: Dataset, observations: Sequence[Observation], positive: frozenset[str] | None) -> Scores:
