@@ -12,45 +12,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
+from processes import free_port, start
 
 REPO = Path(__file__).resolve().parent.parent
 BODY = {"model": "demo", "messages": [{"role": "user", "content": "Summarise the quarterly report in two lines."}]}
 NO_GUARDS = "version: 1\nname: passthrough\nchains: {default: {}}\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, timeout: float = 30) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready")
-
-
-def start(args: list[str], ready_url: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "GUARDPROXY_LOG_LEVEL": "warning"})
-    wait_ready(ready_url)
-    return process
 
 
 def percentile(values: list[float], q: float) -> float:
