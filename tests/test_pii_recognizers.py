@@ -121,6 +121,12 @@ def test_card_numbers() -> None:
     ("Dear Ingeborg, thanks for the note", "Ingeborg"),
     ("I would like to add Rafael Quispe as a beneficiary", "Rafael Quispe"),
     ("Ngozi Adeyemi\n\n17 Elm Terrace\n Leeds\n LS6 2AB", "Ngozi Adeyemi"),
+    ("> \n> Ngozi Adeyemi\n> Brightwell Ltd\n> 17 Elm Terrace\n> Leeds", "Ngozi Adeyemi"),
+    ("She named her Oriane", "Oriane"),
+    ("It was the plan of Teodor's sister all along", "Teodor"),
+    ("Halima Osei, the lead engineer, said the fix is ready", "Halima Osei"),
+    ("Benedikt, could you review the draft?", "Benedikt"),
+    ("Contact: Olek Varga (olek.varga@example.com)", "Olek Varga"),
 ])
 def test_person_cues(text: str, name: str) -> None:
     assert name in kept(text, PersonCueRecognizer())
@@ -131,6 +137,8 @@ def test_person_cues(text: str, name: str) -> None:
     "The name is not important",
     "My name appears twice on the statement",
     "Acme Solutions\n\n17 Elm Terrace\n Leeds",
+    "However, could you shorten it?",
+    "Customer Care\n\nwrite to customer.care@example.com",
 ])
 def test_person_cue_negatives(text: str) -> None:
     assert kept(text, PersonCueRecognizer()) == []
@@ -157,6 +165,29 @@ def test_ner_extends_lists_and_drops_street_names() -> None:
     found = {(text[r.start:r.end], r.score) for r in recognizer.analyze(text, DEFAULT_ENTITIES, nlp)}
     assert found == {("Okafor", 0.85), ("Brennan", 0.6), ("Lindqvist", 0.6)}
     assert recognizer.analyze(text, DEFAULT_ENTITIES, None) == []
+
+
+def test_ner_finds_other_mentions_of_a_found_name() -> None:
+    recognizer = ContextualNerRecognizer()
+    text = "Ines Mbeki wrote the brief. Later Mbeki sent it to ines.mbeki@example.org and Mbeki Lane."
+    found = [text[r.start:r.end] for r in recognizer.analyze(text, DEFAULT_ENTITIES, artifacts(text, [(0, 2)]))]
+    assert found == ["Ines Mbeki", "Mbeki"]  # not the email address, not the street ("Mbeki Lane")
+
+
+def test_ner_extends_a_found_speaker_to_the_dialogue() -> None:
+    recognizer = ContextualNerRecognizer()
+    text = "Soraya: Where were you?\nNote: none\nTalulah: At the station, waiting.\nSoraya: Fine."
+    found = {text[r.start:r.end] for r in recognizer.analyze(text, DEFAULT_ENTITIES, artifacts(text, [(11, 12)]))}
+    assert found == {"Talulah", "Soraya"}  # "Note" is a form label, not a speaker
+    form = "Status: shipped today\nNote: box is damaged"
+    assert recognizer.analyze(form, DEFAULT_ENTITIES, artifacts(form, [])) == []
+
+
+def test_ner_reads_lower_case_text_with_proper_nouns_capitalised() -> None:
+    analyzer = build_analyzer("ner", "en", *quality_recognizers("en"))
+    text = "ok so i talked to mike yesterday and he said the deadline is friday"
+    results = analyzer.analyze(text, language="en", entities=["PERSON"], score_threshold=DEFAULT_SCORE_THRESHOLD)
+    assert [text[r.start:r.end] for r in results] == ["mike"]
 
 
 def test_quality_recognizers_replace_what_they_improve() -> None:

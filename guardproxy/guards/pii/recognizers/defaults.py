@@ -1,0 +1,24 @@
+"""The entity types the PII guard looks for unless a policy says otherwise, and the score each needs.
+
+Scores follow one scale: 0.3-0.4 is "the shape alone", a cue (context word, title, address layout)
+adds about 0.3, a checksum or an unambiguous layout is 0.7 or more.
+"""
+
+from __future__ import annotations
+
+# URL is off: links in prompts are rarely personal, and redacting them breaks most tasks.
+DEFAULT_ENTITIES: list[str] = [
+    "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS",
+    "LOCATION", "STREET_ADDRESS", "US_BANK_NUMBER", "CRYPTO",
+]
+
+# 0.4 keeps every shape that has one piece of supporting evidence, and drops bare shapes.
+DEFAULT_SCORE_THRESHOLD: float = 0.4
+# Per type, where the evidence of the shape alone differs from that scale (tuned on one random half of
+# presidio-research's synthetic set and confirmed on the other; see benchmarks/pii_quality.py):
+DEFAULT_ENTITY_THRESHOLDS: dict[str, float] = {
+    # A street address without a house number or an address cue is a name ("Central Park").
+    "STREET_ADDRESS": 0.5,
+    # Presidio's US bank number is "any 8-17 digits" at 0.05 before context; it needs its cue words.
+    "US_BANK_NUMBER": 0.5,
+}
