@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from processes import free_port, start
+from processes import free_port, start, stop_all
 
 REPO = Path(__file__).resolve().parent.parent
 BODY = {"model": "demo", "messages": [{"role": "user", "content": "Summarise the quarterly report in two lines."}]}
@@ -93,9 +93,7 @@ def main() -> None:
                         base = base or (p50, p99)
                         print(f"{name:26} {stream!s:>6} {concurrency:>4} {p50:8.2f} {p99:8.2f} {rate:8.0f} {added}")
         finally:
-            for process in processes:
-                process.terminate()
-                process.wait(timeout=15)
+            stop_all(processes)
 
 
 if __name__ == "__main__":

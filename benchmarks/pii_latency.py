@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 import aiohttp
-from processes import free_port, start
+from processes import free_port, start, stop_all
 
 from guardproxy.guards.base import GuardContext, Segment
 from guardproxy.guards.pii.config import PiiConfig
@@ -173,9 +173,7 @@ def through_proxy(requests: int) -> None:
                 base = p50 if base is None else base
                 print(f"   {name:22} {p50:8.2f} {p95:8.2f} {added}")
         finally:
-            for process in processes:
-                process.terminate()
-                process.wait(timeout=15)
+            stop_all(processes)
 
 
 def main() -> None:

@@ -46,3 +46,10 @@ def start(args: list[str], ready_url: str) -> subprocess.Popen[bytes]:
         process.terminate()
         raise
     return process
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the servers a benchmark started and wait for them to exit."""
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=15)

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from processes import free_port, start
+from processes import free_port, start, stop_all
 
 from guardproxy.demo.replies import split_into_pieces
 
@@ -149,9 +149,7 @@ def main() -> None:
             if redacted:
                 print(f"\nthe reply through the first PII row, as the client saw it:\n{redacted}")
         finally:
-            for process in processes:
-                process.terminate()
-                process.wait(timeout=15)
+            stop_all(processes)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ observes the engine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
@@ -64,6 +65,18 @@ class Finding:
     end: int | None = None
     replacement: str | None = None
     restorable: bool = False
+
+
+def validate_regex(pattern: str) -> str:
+    """For guard configs: a policy's regular expression must compile and must
+    not match the empty string (it would fire everywhere)."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
+    if compiled.match(""):
+        raise ValueError(f"{pattern!r} matches the empty string")
+    return pattern
 
 
 class GuardConfig(BaseModel):

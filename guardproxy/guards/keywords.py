@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from pydantic import field_validator, model_validator
 
-from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment
+from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment, validate_regex
 
 
 class KeywordsConfig(GuardConfig):
@@ -32,14 +32,7 @@ class KeywordsConfig(GuardConfig):
     @field_validator("patterns")
     @classmethod
     def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from exc
-            if compiled.match(""):
-                raise ValueError(f"pattern {pattern!r} matches the empty string")
-        return patterns
+        return [validate_regex(pattern) for pattern in patterns]
 
     @model_validator(mode="after")
     def _something_to_match(self) -> KeywordsConfig:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from guardproxy.guards.base import GuardConfig
+from guardproxy.guards.base import GuardConfig, validate_regex
 from guardproxy.guards.pii.analyzer import SPACY_MODELS
 from guardproxy.guards.pii.recognizers import DEFAULT_ENTITIES
 
@@ -27,13 +26,7 @@ class CustomPattern(BaseModel):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, regex: str) -> str:
-        try:
-            compiled = re.compile(regex)
-        except re.error as exc:
-            raise ValueError(f"regex {regex!r} is not valid: {exc}") from exc
-        if compiled.match(""):
-            raise ValueError(f"regex {regex!r} matches the empty string")
-        return regex
+        return validate_regex(regex)
 
 
 class PiiConfig(GuardConfig):
