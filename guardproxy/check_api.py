@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from guardproxy.engine import ChainResult, Engine
 from guardproxy.errors import ClientError
-from guardproxy.guards import GuardContext, Segment
+from guardproxy.guards import GuardContext, Segment, UpstreamClient
 from guardproxy.policy.schema import Policy
 from guardproxy.proxy import read_body, verdict_headers
 from guardproxy.runtime import Runtime
@@ -39,11 +39,13 @@ def findings_json(result: ChainResult) -> list[dict[str, Any]]:
     ]
 
 
-async def run_check(engine: Engine, policy: Policy, check: CheckRequest) -> ChainResult:
+async def run_check(
+    engine: Engine, policy: Policy, check: CheckRequest, upstream: UpstreamClient | None = None
+) -> ChainResult:
     chain = policy.chains[check.chain]
     entries = chain.input if check.stage == "input" else chain.output
     role = "user" if check.stage == "input" else "assistant"
-    context = GuardContext(check.stage, "check", None, tuple(check.context))
+    context = GuardContext(check.stage, "check", None, tuple(check.context), upstream=upstream)
     return await engine.run(policy, entries, [Segment(check.text, ("text",), role)], context)
 
 
@@ -66,7 +68,8 @@ async def guardrails_check(request: Request) -> Response:
                               "chain_not_found", "chain")
     except ClientError as exc:
         return exc.response()
-    result = await run_check(runtime.engine, policy, check)
+    result = await run_check(runtime.engine, policy, check,
+                             runtime.guard_upstream(request.headers.get("authorization")))
     tag = runtime.policies.tag(policy)
     text = check.text if result.verdict == "blocked" else result.texts[0]
     body_out: dict[str, Any] = {"verdict": result.verdict, "text": text, "policy": tag, "chain": check.chain,

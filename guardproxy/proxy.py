@@ -115,7 +115,8 @@ async def guarded(request: Request) -> Response:
     model = payload.get("model") if isinstance(payload.get("model"), str) else None
     choice = policies.select(model, header_map(request.headers.items()), request.url.path)
     segments = request_segments(endpoint, payload)
-    context = GuardContext("input", endpoint, model)
+    guard_upstream = runtime.guard_upstream(request.headers.get("authorization"))
+    context = GuardContext("input", endpoint, model, upstream=guard_upstream)
     checked = await runtime.engine.run(choice.policy, choice.chain.input, segments, context)
     log_decision(choice, checked)
     if checked.verdict == "blocked":
@@ -139,7 +140,7 @@ async def guarded(request: Request) -> Response:
             headers=_merge(response_headers(upstream.headers.multi_items(), decoded=False),
                            verdict_headers(checked.verdict, choice.tag)),
         )
-    out_context = GuardContext("output", endpoint, model)
+    out_context = GuardContext("output", endpoint, model, upstream=guard_upstream)
     if is_sse:
         return _guarded_stream(runtime, upstream, choice, checked, out_context, restorer)
     return await _guarded_json(runtime, upstream, choice, checked, out_context, restorer)

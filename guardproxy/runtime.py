@@ -15,6 +15,7 @@ import watchfiles
 from guardproxy.config import Settings
 from guardproxy.engine import Engine
 from guardproxy.policy import PolicyError, PolicySet, load_policy_set
+from guardproxy.upstream import LoopUpstreamClient
 
 log = logging.getLogger("guardproxy.policy")
 
@@ -44,6 +45,13 @@ class Runtime:
         if self._policies is None:
             raise RuntimeError("no policy is loaded")
         return self._policies
+
+    def guard_upstream(self, client_authorization: str | None) -> LoopUpstreamClient:
+        """The upstream as guards may call it, with the operator's key if one is
+        configured, else the client's own ``Authorization``."""
+        authorization = f"Bearer {self.upstream_key}" if self.upstream_key else client_authorization
+        return LoopUpstreamClient(self.client, asyncio.get_running_loop(), self.settings.upstream_base,
+                                  authorization)
 
     @property
     def ready(self) -> bool:

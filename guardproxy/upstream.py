@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+
+from guardproxy.guards.base import UpstreamCallError
 
 HOP_BY_HOP = frozenset(
     {
@@ -110,3 +112,42 @@ def create_client(connect_timeout: float, read_timeout: float, max_connections: 
 
 def header_map(items: Iterable[tuple[str, str]]) -> Mapping[str, str]:
     return {name.lower(): value for name, value in items}
+
+
+class LoopUpstreamClient:
+    """``UpstreamClient`` for guards: runs a JSON POST on the proxy's own client
+    and event loop, from a guard's worker thread, with the request's credentials."""
+
+    def __init__(self, client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop, base_url: str,
+                 authorization: str | None) -> None:
+        self._client = client
+        self._loop = loop
+        self._base = base_url.rstrip("/")
+        self._headers = {"authorization": authorization} if authorization else {}
+
+    def post_json(self, path: str, body: Mapping[str, Any], timeout: float) -> Any:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:  # waiting here would deadlock the loop the call needs
+            raise UpstreamCallError("post_json must be called from a guard's worker thread (cpu_bound = True)")
+        future = asyncio.run_coroutine_threadsafe(self._post(path, body, timeout), self._loop)
+        try:
+            return future.result(timeout + 1)
+        except TimeoutError:
+            future.cancel()
+            raise UpstreamCallError(f"no answer from {path} within {timeout:.1f} s") from None
+
+    async def _post(self, path: str, body: Mapping[str, Any], timeout: float) -> Any:
+        try:
+            response = await self._client.post(self._base + "/" + path.lstrip("/"), json=dict(body),
+                                               headers=self._headers, timeout=timeout)
+        except UPSTREAM_ERRORS as exc:
+            raise UpstreamCallError(f"{path}: {classify_failure(exc).code}") from None
+        if response.status_code >= 300:
+            raise UpstreamCallError(f"{path}: upstream answered {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise UpstreamCallError(f"{path}: the upstream's answer is not JSON") from None

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from guardproxy.guards.base import Finding, Guard, GuardConfig, GuardContext, Segment, Stage
+from guardproxy.guards.base import (
+    Finding,
+    Guard,
+    GuardConfig,
+    GuardContext,
+    Segment,
+    Stage,
+    UpstreamCallError,
+    UpstreamClient,
+)
 from guardproxy.guards.keywords import KeywordsGuard
 from guardproxy.guards.pii import PiiGuard
 
@@ -11,4 +20,7 @@ REGISTRY: dict[str, type[Guard]] = {
     "pii": PiiGuard,
 }
 
-__all__ = ["REGISTRY", "Finding", "Guard", "GuardConfig", "GuardContext", "Segment", "Stage"]
+__all__ = [
+    "REGISTRY", "Finding", "Guard", "GuardConfig", "GuardContext", "Segment", "Stage", "UpstreamCallError",
+    "UpstreamClient",
+]

@@ -9,7 +9,7 @@ observes the engine.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -33,11 +33,29 @@ class Segment:
     role: str | None = None
 
 
+class UpstreamClient(Protocol):
+    """How a guard reaches a model behind the upstream API (a moderation
+    endpoint, an LLM judge) without knowing about HTTP.
+
+    Synchronous, because guards run in the engine's thread pool; a guard that
+    uses it must therefore declare ``cpu_bound = True``. Failures raise
+    ``UpstreamCallError``, which the engine treats like any guard error
+    (``on_error``).
+    """
+
+    def post_json(self, path: str, body: Mapping[str, Any], timeout: float) -> Any: ...
+
+
+class UpstreamCallError(Exception):
+    """The upstream could not answer a guard's call (status, transport, bad JSON)."""
+
+
 @dataclass(frozen=True, slots=True)
 class GuardContext:
     """What a guard may know about the request besides the text it scans.
 
     ``documents`` are the retrieved passages an answer should be grounded in.
+    ``upstream`` is set when the guard runs inside the proxy (None in ``eval``).
     """
 
     stage: Stage
@@ -45,6 +63,7 @@ class GuardContext:
     model: str | None = None
     documents: tuple[str, ...] = ()
     prompt: tuple[Segment, ...] = field(default=())
+    upstream: UpstreamClient | None = None
 
 
 @dataclass(frozen=True, slots=True)
