@@ -1,0 +1,62 @@
+"""Upstream helpers: header rules, failure mapping, and the client guards use."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import httpx
+import pytest
+
+from guardproxy.guards import UpstreamCallError
+from guardproxy.upstream import (
+    LoopUpstreamClient,
+    classify_failure,
+    create_client,
+    request_headers,
+    response_headers,
+)
+from tests.servers import ThreadedServer
+
+
+def test_request_headers_drop_hop_by_hop_and_own_and_replace_key() -> None:
+    incoming = [("Host", "proxy"), ("Connection", "close, X-Secret-Hop"), ("X-Secret-Hop", "1"),
+                ("Authorization", "Bearer client"), ("X-GuardProxy-Verdict", "x"), ("Content-Length", "3"),
+                ("X-Trace", "t"), ("Transfer-Encoding", "chunked")]
+    assert request_headers(incoming, None) == [("Authorization", "Bearer client"), ("X-Trace", "t")]
+    assert request_headers(incoming, "sk-op") == [("X-Trace", "t"), ("authorization", "Bearer sk-op")]
+
+
+def test_response_headers_drop_encoding_only_when_decoded() -> None:
+    incoming = [("content-encoding", "gzip"), ("content-length", "10"), ("retry-after", "7"), ("server", "u")]
+    assert response_headers(incoming, decoded=False) == [("content-encoding", "gzip"), ("retry-after", "7")]
+    assert response_headers(incoming, decoded=True) == [("retry-after", "7")]
+
+
+def test_failure_mapping_reads_the_aiohttp_cause() -> None:
+    refused = aiohttp.ClientConnectorError.__new__(aiohttp.ClientConnectorError)
+    wrapped = httpx.ConnectTimeout("mapped wrongly by the transport")
+    wrapped.__cause__ = refused
+    assert classify_failure(wrapped).status == 502  # refused, not a timeout
+    timed_out = httpx.ReadTimeout("slow")
+    timed_out.__cause__ = TimeoutError()
+    assert classify_failure(timed_out).status == 504
+    assert classify_failure(httpx.RemoteProtocolError("bad")).code == "upstream_error"
+
+
+async def test_guard_upstream_client_from_a_worker_thread(upstream_server: ThreadedServer) -> None:
+    client = create_client(2, 5, 10)
+    try:
+        guard_client = LoopUpstreamClient(client, asyncio.get_running_loop(), upstream_server.url + "/v1",
+                                          "Bearer sk-guard")
+        answer = await asyncio.to_thread(guard_client.post_json, "/embeddings", {"model": "demo", "input": "x"}, 5)
+        assert answer["object"] == "list" and len(answer["data"][0]["embedding"]) == 16
+        with pytest.raises(UpstreamCallError, match="worker thread"):
+            guard_client.post_json("/embeddings", {"input": "x"}, 5)  # on the loop itself: refused, not a deadlock
+        with pytest.raises(UpstreamCallError, match="answered 404"):
+            await asyncio.to_thread(guard_client.post_json, "/nothing-here", {}, 5)
+        down = LoopUpstreamClient(client, asyncio.get_running_loop(), "http://127.0.0.1:9/v1", None)
+        with pytest.raises(UpstreamCallError, match="upstream_unreachable"):
+            await asyncio.to_thread(down.post_json, "/moderations", {"input": "x"}, 2)
+    finally:
+        await client.aclose()
