@@ -25,8 +25,8 @@ run: $(VENV)/.installed
 ## The whole suite: tests, lint, types, and the shipped policies' own tests.
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
-	$(BIN)/guardproxy check policies
-	$(BIN)/guardproxy test policies/tests
+	$(BIN)/guardproxy check policies policies/examples
+	$(BIN)/guardproxy test policies/tests policies/examples/tests
 	$(BIN)/ruff check guardproxy tests benchmarks
 	$(BIN)/mypy guardproxy
 

@@ -107,7 +107,8 @@ def test_restore_is_only_for_placeholders() -> None:
 
 def test_invalid_keys_are_reported() -> None:
     for bad, message in [("language: fr", "no model is shipped"), ("entity_thresholds: {PERSON: 2}", "between 0"),
-                         ("patterns: [{name: X, regex: '('}]", "is not a valid regular expression"), ("styel: mask", "unknown key")]:
+                         ("patterns: [{name: X, regex: '('}]", "is not a valid regular expression"),
+                         ("styel: mask", "unknown key")]:
         with pytest.raises(PolicyError, match=message):
             parse_policy("version: 1\nname: t\nchains:\n  default:\n    input:\n"
                          f"      - {{guard: pii, action: redact, {bad}}}\n", "t")

@@ -12,6 +12,7 @@ from guardproxy.demo.embeddings import embeddings
 from guardproxy.demo.endpoint import DemoCall, Handler, demo_endpoint
 from guardproxy.demo.errors import unknown_url_error
 from guardproxy.demo.model_catalog import list_models, retrieve_model
+from guardproxy.demo.moderations import moderations
 from guardproxy.demo.recorder import DemoRecorder
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -40,6 +41,7 @@ def create_demo_upstream() -> Starlette:
         post("/v1/chat/completions", chat_completions),
         post("/v1/completions", completions),
         post("/v1/embeddings", embeddings),
+        post("/v1/moderations", moderations),
         get("/v1/models", list_models),
         get("/v1/models/{model_id:path}", retrieve_model),
         Route(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -69,7 +70,10 @@ def last_user_text(messages: list[Any]) -> str:
 
 
 def canned_or_echo_reply(user_text: str) -> str:
-    """The canned answer whose trigger appears in `user_text`, else an echo of it."""
+    """A topic judge's answer, else the canned answer whose trigger appears in `user_text`, else an echo."""
+    judged = topic_judge_reply(user_text)
+    if judged is not None:
+        return judged
     lowered = user_text.lower()
     for triggers, reply in _CANNED_REPLIES:
         if any(trigger in lowered for trigger in triggers):
@@ -91,3 +95,35 @@ def split_into_pieces(text: str) -> list[str]:
 def split_fixed(text: str, size: int) -> list[str]:
     """Cut `text` into pieces of `size` characters (used for tool-call arguments)."""
     return [text[start : start + size] for start in range(0, len(text), size)]
+
+
+# Topic-judge calls from `guard: topics` (method: llm) carry this key in a JSON user message.
+TOPIC_JUDGE_MARKER = "guardproxy_topic_judge"
+
+
+def topic_judge_reply(user_text: str) -> str | None:
+    """A deterministic judge's answer, or None when `user_text` is not a judge request.
+
+    For each text, the topics whose name or one of whose keywords appears in it
+    (case-insensitive, whole words, plural "s" allowed), as `{"topics": [[...], ...]}`.
+    """
+    if TOPIC_JUDGE_MARKER not in user_text:
+        return None
+    try:
+        request = json.loads(user_text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(request, dict) or request.get("task") != TOPIC_JUDGE_MARKER:
+        return None
+    topics = [t for t in request.get("topics", []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
+    texts = [t for t in request.get("texts", []) if isinstance(t, str)]
+    answer = []
+    for text in texts:
+        lowered = text.lower()
+        named = []
+        for topic in topics:
+            terms = [topic["name"].replace("_", " "), *(k for k in topic.get("keywords", []) if isinstance(k, str))]
+            if any(re.search(rf"\b{re.escape(term.lower())}s?\b", lowered) for term in terms):
+                named.append(topic["name"])
+        answer.append(named)
+    return json.dumps({"topics": answer})

@@ -14,10 +14,14 @@ from guardproxy.guards.base import (
 )
 from guardproxy.guards.keywords import KeywordsGuard
 from guardproxy.guards.pii import PiiGuard
+from guardproxy.guards.topics import TopicsGuard
+from guardproxy.guards.toxicity import ToxicityGuard
 
 REGISTRY: dict[str, type[Guard]] = {
     "keywords": KeywordsGuard,
     "pii": PiiGuard,
+    "toxicity": ToxicityGuard,
+    "topics": TopicsGuard,
 }
 
 __all__ = [

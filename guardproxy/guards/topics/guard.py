@@ -1,0 +1,129 @@
+"""The topics guard: a finding per segment (or sentence window, or keyword) about a banned topic.
+
+Every finding's label is the topic's name and its score is the method's:
+the best cosine (plus ``keyword_boost`` when a keyword of the topic is in the
+scored text, capped at 1) for ``semantic``, 1.0 for a keyword or a judge's yes.
+A finding fires when its score reaches ``threshold``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from guardproxy.embeddings import CachedEncoder, shared_encoder
+from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment
+from guardproxy.guards.pii.analyzer import shared_nlp_engine
+from guardproxy.guards.topics.config import TopicsConfig
+from guardproxy.guards.topics.judge import judge_request, parse_judgement
+from guardproxy.guards.topics.lemmas import KeywordHit, LemmaMatcher
+from guardproxy.guards.topics.semantic import TopicIndex
+from guardproxy.guards.topics.windows import sentence_windows
+
+log = logging.getLogger("guardproxy.guards.topics")
+
+
+class NoUpstreamError(RuntimeError):
+    """``method: llm`` ran where no upstream is reachable (e.g. ``guardproxy eval``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """A scored piece of a segment: the whole text (``start`` None) or a sentence window."""
+
+    segment: int
+    start: int | None
+    end: int | None
+
+    def covers(self, hit: KeywordHit) -> bool:
+        return self.start is None or (self.start <= hit.start and hit.end <= (self.end or 0))
+
+
+class TopicsGuard:
+    Config: ClassVar[type[GuardConfig]] = TopicsConfig
+    cpu_bound: ClassVar[bool] = True
+
+    def __init__(self, config: TopicsConfig) -> None:
+        self.config = config
+        self._names = [topic.name for topic in config.topics]
+        self._index: TopicIndex | None = None
+        if config.method == "semantic":
+            self._index = TopicIndex(config.topics, CachedEncoder(shared_encoder(), config.cache_size))
+        self._matcher: LemmaMatcher | None = None
+
+    def _needs_keywords(self) -> bool:
+        has_keywords = any(topic.keywords for topic in self.config.topics)
+        if self.config.method == "semantic":
+            return has_keywords and self.config.keyword_boost > 0
+        return self.config.method == "keywords"
+
+    def _keyword_matcher(self) -> LemmaMatcher | None:
+        if self._matcher is None and self._needs_keywords():
+            nlp = shared_nlp_engine("ner", self.config.language).nlp[self.config.language]  # type: ignore[attr-defined]
+            pairs = [(topic.name, keyword) for topic in self.config.topics for keyword in topic.keywords]
+            self._matcher = LemmaMatcher(nlp, pairs)
+        return self._matcher
+
+    def warm(self) -> None:
+        """Load the models and embed the topics' references, so the first request pays nothing."""
+        matcher = self._keyword_matcher()
+        if matcher is not None:
+            matcher.find(["warm up"])
+        if self._index is not None:
+            self._index.scores(["warm up"])
+
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
+        scanned = [i for i, s in enumerate(segments) if s.text.strip()
+                   and (self.config.roles is None or s.role in self.config.roles)]
+        if not scanned:
+            return []
+        texts = [segments[i].text for i in scanned]
+        if self.config.method == "keywords":
+            return self._scan_keywords(scanned, texts)
+        if self.config.method == "llm":
+            return self._scan_judge(scanned, texts, context)
+        return self._scan_semantic(scanned, texts)
+
+    def _scan_keywords(self, scanned: list[int], texts: list[str]) -> list[Finding]:
+        matcher = self._keyword_matcher()
+        assert matcher is not None  # the config requires keywords for this method
+        return [Finding(hit.topic, 1.0, index, hit.start, hit.end)
+                for index, hits in zip(scanned, matcher.find(texts), strict=True) for hit in hits]
+
+    def _scan_semantic(self, scanned: list[int], texts: list[str]) -> list[Finding]:
+        assert self._index is not None
+        units: list[_Unit] = []
+        pieces: list[str] = []
+        for index, text in zip(scanned, texts, strict=True):
+            units.append(_Unit(index, None, None))
+            pieces.append(text)
+            for start, end in sentence_windows(text, self.config.window_sentences):
+                units.append(_Unit(index, start, end))
+                pieces.append(text[start:end])
+        scores = self._index.scores(pieces)
+        matcher = self._keyword_matcher()
+        hits = dict(zip(scanned, matcher.find(texts), strict=True)) if matcher else {}
+        best: dict[tuple[int, int], tuple[float, _Unit]] = {}
+        for row, unit in enumerate(units):
+            for column, name in enumerate(self._names):
+                score = float(scores[row, column])
+                if any(h.topic == name and unit.covers(h) for h in hits.get(unit.segment, ())):
+                    score = min(1.0, score + self.config.keyword_boost)
+                key = (unit.segment, column)
+                if key not in best or score > best[key][0]:
+                    best[key] = (score, unit)
+        return [Finding(self._names[column], round(score, 4), segment, unit.start, unit.end)
+                for (segment, column), (score, unit) in sorted(best.items())
+                if score >= self.config.threshold]
+
+    def _scan_judge(self, scanned: list[int], texts: list[str], context: GuardContext) -> list[Finding]:
+        if context.upstream is None:
+            raise NoUpstreamError("method: llm needs the upstream to reach the judge model; none is available here")
+        assert self.config.judge_model is not None  # the config requires it for this method
+        body = judge_request(self.config.judge_model, self.config.topics, texts)
+        response = context.upstream.post_json("/chat/completions", body, self.config.judge_timeout_ms / 1000)
+        verdicts = parse_judgement(response, self._names, len(texts))
+        return [Finding(name, 1.0, index) for index, names in zip(scanned, verdicts, strict=True)
+                for name in self._names if name in names]
