@@ -62,6 +62,21 @@ class RunningProxy:
         self.policy_path = policy_path
         self.url = server.url
 
+    def stream_reply(self, reply: str, user: str = "hi") -> tuple[str, list[str]]:
+        """Stream a chat answer the demo upstream is told to give; returns the text
+        the client received and the finish reasons it saw."""
+        pieces, finishes = [], []
+        stream = self.client().chat.completions.create(
+            model="demo", messages=[{"role": "user", "content": user}], stream=True,
+            extra_headers={"x-demo-reply": reply},
+        )
+        for chunk in stream:
+            for choice in chunk.choices:
+                pieces.append(choice.delta.content or "")
+                if choice.finish_reason:
+                    finishes.append(choice.finish_reason)
+        return "".join(pieces), finishes
+
     def client(self, **kwargs: Any) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.url + "/v1", api_key=kwargs.pop("api_key", "sk-client-key"),
                              max_retries=0, timeout=kwargs.pop("timeout", 20), **kwargs)

@@ -132,17 +132,7 @@ def test_output_block_non_streamed_becomes_content_filter(proxy: RunningProxy) -
 def test_output_block_mid_stream(proxy: RunningProxy) -> None:
     reply = ("Here is a long and harmless preamble that goes on for quite a while, and then "
              "the nuclear launch code appears, followed by more text that must never arrive.")
-    pieces, finishes = [], []
-    stream = proxy.client().chat.completions.create(
-        model="demo", messages=[{"role": "user", "content": "hi"}], stream=True,
-        extra_headers={"x-demo-reply": reply},
-    )
-    for chunk in stream:
-        for choice in chunk.choices:
-            pieces.append(choice.delta.content or "")
-            if choice.finish_reason:
-                finishes.append(choice.finish_reason)
-    text = "".join(pieces)
+    text, finishes = proxy.stream_reply(reply)
     assert finishes == ["content_filter"]
     assert "nuclear" not in text and "never arrive" not in text
     assert text.startswith("Here is a long and harmless preamble")  # released before the block

@@ -27,17 +27,7 @@ AFTER = " Let me know if there is anything else I can help you with today."
 
 
 def stream_reply(proxy: RunningProxy, reply: str) -> tuple[str, list[str]]:
-    pieces, finishes = [], []
-    stream = proxy.client().chat.completions.create(
-        model="demo", messages=[{"role": "user", "content": "where is my order?"}], stream=True,
-        extra_headers={"x-demo-reply": reply},
-    )
-    for chunk in stream:
-        for choice in chunk.choices:
-            pieces.append(choice.delta.content or "")
-            if choice.finish_reason:
-                finishes.append(choice.finish_reason)
-    return "".join(pieces), finishes
+    return proxy.stream_reply(reply, user="where is my order?")
 
 
 def test_a_toxic_sentence_ends_the_stream_before_any_of_it_arrives(
