@@ -68,6 +68,20 @@ def withhold_choices(payload: dict[str, Any], result: ChainResult, endpoint: str
             choice["logprobs"] = None
 
 
+def append_notes(payload: dict[str, Any], result: ChainResult, endpoint: str) -> None:
+    """``annotate``: append the guards' notes after the answer of each choice they fired on."""
+    fired = {result.segments[d.segment].path[1] for d in result.decisions
+             if d.action == "annotate" and d.enforced and d.segment >= 0}
+    suffix = "\n\n" + "\n".join(result.notes)
+    for index, choice in enumerate(payload.get("choices") or []):
+        if not isinstance(choice, dict) or index not in fired:
+            continue
+        holder = choice.get("message") if endpoint == "chat" else choice
+        key = "content" if endpoint == "chat" else "text"
+        if isinstance(holder, dict) and isinstance(holder.get(key), str):
+            holder[key] += suffix
+
+
 def log_decision(choice: RouteChoice, outcome: Outcome) -> None:
     if outcome.verdict == "pass" and not outcome.failures:
         return

@@ -20,7 +20,7 @@ from typing import Literal
 
 from guardproxy.errors import describe_error
 from guardproxy.guards import REGISTRY, Finding, Guard, GuardContext, Segment, Stage
-from guardproxy.policy.schema import Action, GuardEntry, Mode, Policy
+from guardproxy.policy.schema import DEFAULT_NOTE, Action, GuardEntry, Mode, Policy
 from guardproxy.redaction import Redaction, redact_spans
 
 Verdict = Literal["pass", "flagged", "redacted", "blocked"]
@@ -81,6 +81,7 @@ class ChainResult:
     verdict: Verdict = "pass"
     message: str | None = None
     redactions: dict[int, list[Redaction]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def blocking(self) -> list[Decision]:
@@ -185,6 +186,10 @@ class Engine:
                     block_messages.append(entry.message or "")
                 continue
             result.runs.append(GuardRun(entry.guard, name, seconds, len(findings), "ok"))
+            if findings and entry.action == "annotate" and mode == "enforce":
+                note = entry.note or DEFAULT_NOTE
+                if note not in result.notes:
+                    result.notes.append(note)
             for f in findings:
                 result.decisions.append(
                     Decision(entry.guard, name, f.label, f.score, f.segment, f.start, f.end, entry.action, mode,

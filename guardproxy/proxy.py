@@ -15,11 +15,11 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from guardproxy.decisions import blocked_input_response, log_decision, withhold_choices
+from guardproxy.decisions import append_notes, blocked_input_response, log_decision, withhold_choices
 from guardproxy.engine import VERDICT_RANK, ChainResult, Verdict
 from guardproxy.errors import ClientError, error_response
 from guardproxy.extraction import apply_texts, request_segments, response_segments
-from guardproxy.guards import GuardContext
+from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy import RouteChoice
 from guardproxy.relay import relay_guarded, relay_raw
 from guardproxy.restoration import Restorer
@@ -77,6 +77,23 @@ def parse_payload(body: bytes, endpoint: str, content_encoding: str | None) -> d
     return payload
 
 
+EXTENSION_FIELD = "guardproxy"
+
+
+def take_extension(payload: dict[str, Any]) -> tuple[str, ...]:
+    """Remove the proxy's own request field, ``guardproxy: {context: [..]}``, so the
+    upstream never sees it, and return the documents it carries."""
+    extension = payload.pop(EXTENSION_FIELD)
+    if not isinstance(extension, dict) or set(extension) - {"context"}:
+        raise ClientError(400, "'guardproxy' must be an object with the key 'context'.", "invalid_extension",
+                          EXTENSION_FIELD)
+    documents = extension.get("context", [])
+    if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+        raise ClientError(400, "'guardproxy.context' must be an array of strings.", "invalid_extension",
+                          "guardproxy.context")
+    return tuple(documents)
+
+
 def upstream_url(runtime: Runtime, request: Request) -> str:
     path = request.url.path.removeprefix("/v1")
     query = request.url.query
@@ -106,9 +123,13 @@ async def guarded(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     endpoint = ENDPOINTS[request.url.path]
     policies = runtime.policies
+    documents: tuple[str, ...] = ()
     try:
         body = await read_body(request, runtime.settings.max_body_bytes)
         payload = parse_payload(body, endpoint, request.headers.get("content-encoding"))
+        has_extension = EXTENSION_FIELD in payload
+        if has_extension:
+            documents = take_extension(payload)
     except ClientError as exc:
         choice = policies.select(None, header_map(request.headers.items()), request.url.path)
         return exc.response(verdict_headers("pass", choice.tag))
@@ -124,6 +145,7 @@ async def guarded(request: Request) -> Response:
     rewrites = checked.rewrites()
     if rewrites:
         apply_texts(payload, rewrites)
+    if rewrites or has_extension:
         body = json.dumps(payload, ensure_ascii=False).encode()
     output_entries = choice.chain.output if endpoint != "embeddings" else []
     # This request's placeholder map: local to this call, never logged or traced.
@@ -140,7 +162,9 @@ async def guarded(request: Request) -> Response:
             headers=_merge(response_headers(upstream.headers.multi_items(), decoded=False),
                            verdict_headers(checked.verdict, choice.tag)),
         )
-    out_context = GuardContext("output", endpoint, model, upstream=guard_upstream)
+    # Output guards see the prompt as the model saw it (redacted), and the documents sent with it.
+    prompt = tuple(Segment(text, seg.path, seg.role) for seg, text in zip(segments, checked.texts, strict=True))
+    out_context = GuardContext("output", endpoint, model, documents, prompt, upstream=guard_upstream)
     if is_sse:
         return _guarded_stream(runtime, upstream, choice, checked, out_context, restorer)
     return await _guarded_json(runtime, upstream, choice, checked, out_context, restorer)
@@ -191,9 +215,13 @@ async def _guarded_json(
     if result.verdict == "blocked":
         withhold_choices(payload, result, context.endpoint)
         raw = json.dumps(payload, ensure_ascii=False).encode()
-    elif result.rewrites():
-        apply_texts(payload, result.rewrites())
-        raw = json.dumps(payload, ensure_ascii=False).encode()
+    else:
+        if result.rewrites():
+            apply_texts(payload, result.rewrites())
+        if result.notes:
+            append_notes(payload, result, context.endpoint)
+        if result.rewrites() or result.notes:
+            raw = json.dumps(payload, ensure_ascii=False).encode()
     verdict = worst(checked.verdict, result.verdict)
     return Response(raw, upstream.status_code, headers=_merge(headers, verdict_headers(verdict, choice.tag)))
 

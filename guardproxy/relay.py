@@ -74,5 +74,6 @@ async def relay_guarded(
         log.warning("upstream stream rejected: %s", exc)
         yield encode_data(error_body("The upstream stream could not be relayed.", "upstream_error", "bad_stream"))
     finally:
+        guard.cancel_checks()
         await _close(response)
         on_done(guard)

@@ -9,17 +9,24 @@ choice finishes, then checked as one, since a half-sent call cannot be recalled.
 
 A block stops forwarding and ends the stream with one chunk whose
 ``finish_reason`` is ``content_filter``, then ``[DONE]``.
+
+A chain that cannot change the text (no enforced block or redact: only flag,
+annotate or monitor) never delays the stream: text is released as it arrives,
+and the guards check each completed sentence in the background. Their results
+are awaited when the choice finishes, so ``annotate`` notes go out before the
+final chunk.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardproxy.engine import VERDICT_RANK, Decision, Engine, GuardFailure, Verdict
+from guardproxy.engine import VERDICT_RANK, ChainResult, Decision, Engine, GuardFailure, Verdict
 from guardproxy.extraction import apply_texts, message_segments
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.schema import GuardEntry, Policy
@@ -28,6 +35,7 @@ from guardproxy.restoration import Restorer
 from guardproxy.streaming import DONE, SSEEvent, comment, encode_data
 
 _WHITESPACE = re.compile(r"\s")
+_SENTENCE_END = re.compile(r"[.!?\u3002][\"')\]]*\s+|\n\s*")
 
 
 @dataclass
@@ -39,6 +47,9 @@ class HoldBackBuffer:
     released: int = 0
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     finished: bool = False
+    checked: int = 0  # observe mode: text up to here has been handed to the guards
+    checks: list[asyncio.Task[ChainResult]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def feed(self, piece: str) -> None:
         self.text += piece
@@ -94,6 +105,10 @@ class StreamGuard:
         self.verdict: Verdict = "pass"
         self.blocked = False
         self.rounds = 0
+        self._observe_only = not any(
+            entry.action in ("block", "redact") and (entry.mode or policy.defaults.mode) == "enforce"
+            for entry in entries
+        )
 
     def _raise_verdict(self, verdict: Verdict) -> None:
         if VERDICT_RANK[verdict] > VERDICT_RANK[self.verdict]:
@@ -101,7 +116,8 @@ class StreamGuard:
 
     def _buffer(self, index: int) -> HoldBackBuffer:
         if index not in self._buffers:
-            self._buffers[index] = HoldBackBuffer(self._policy.stream.hold_back_chars)
+            hold = 0 if self._observe_only else self._policy.stream.hold_back_chars
+            self._buffers[index] = HoldBackBuffer(hold)
         return self._buffers[index]
 
     async def process(self, event: SSEEvent) -> bytes:
@@ -158,6 +174,7 @@ class StreamGuard:
         before = b""
         if final and not self.blocked:
             buffer.finished = True
+            released += self._notes_suffix(buffer)
             before = await self._release_tool_calls(index, buffer)
         if self.blocked:
             return b"", None
@@ -172,6 +189,8 @@ class StreamGuard:
     async def _release(self, index: int, buffer: HoldBackBuffer, final: bool) -> str:
         """Check and release the next part of a choice's text; '' if none is due."""
         cut = buffer.cut(final)
+        if self._observe_only and (cut is not None or final):
+            return await self._release_observed(index, buffer, buffer.released if cut is None else cut, final)
         if cut is None:
             return ""
         self.rounds += 1
@@ -183,6 +202,7 @@ class StreamGuard:
             self._policy, self._entries, [Segment(window, path, "assistant")], self._context
         )
         self.failures.extend(result.failures)
+        buffer.notes.extend(n for n in result.notes if n not in buffer.notes)
         redactions: list[Redaction] = []
         decided_until = buffer.released
         for d in result.decisions:
@@ -217,6 +237,36 @@ class StreamGuard:
         buffer.released = cut
         return piece
 
+    async def _release_observed(self, index: int, buffer: HoldBackBuffer, cut: int, final: bool) -> str:
+        """Release at once; hand each completed sentence to the guards in the background."""
+        if not final:
+            cut = self._restorer.safe_cut(buffer.text, buffer.released, cut, buffer.released)
+        piece = self._restorer.apply(buffer.text[buffer.released : cut], [])
+        buffer.released = cut
+        ends = [m.end() for m in _SENTENCE_END.finditer(buffer.text, buffer.checked)]
+        until = len(buffer.text) if final else (ends[-1] if ends else buffer.checked)
+        if until > buffer.checked and buffer.text[buffer.checked : until].strip():
+            path = ("choices", index, "delta", "content") if self._chat else ("choices", index, "text")
+            segment = Segment(buffer.text[buffer.checked : until], path, "assistant")
+            buffer.checks.append(asyncio.create_task(
+                self._engine.run(self._policy, self._entries, [segment], self._context)))
+        buffer.checked = max(buffer.checked, until)
+        if final:
+            await self._settle_checks(buffer)
+        return piece
+
+    async def _settle_checks(self, buffer: HoldBackBuffer) -> None:
+        for result in await asyncio.gather(*buffer.checks):
+            self.decisions.extend(result.decisions)
+            self.failures.extend(result.failures)
+            buffer.notes.extend(n for n in result.notes if n not in buffer.notes)
+            if result.decisions or result.failures:
+                self._raise_verdict("flagged")
+        buffer.checks.clear()
+
+    def _notes_suffix(self, buffer: HoldBackBuffer) -> str:
+        return "\n\n" + "\n".join(buffer.notes) if buffer.notes else ""
+
     async def _release_tool_calls(self, index: int, buffer: HoldBackBuffer) -> bytes:
         if not buffer.tool_calls:
             return b""
@@ -249,6 +299,7 @@ class StreamGuard:
             if self.blocked:
                 return self._block_ending()
             buffer.finished = True
+            released += self._notes_suffix(buffer)
             if released:
                 body = {"delta": {"content": released}} if self._chat else {"text": released}
                 out += encode_data({**self._envelope, "choices": [
@@ -271,6 +322,12 @@ class StreamGuard:
             body: dict[str, Any] = {"delta": {}} if self._chat else {"text": ""}
             choices.append({"index": index, **body, "logprobs": None, "finish_reason": "content_filter"})
         return encode_data({**self._envelope, "choices": choices}) + self.trailer() + DONE
+
+    def cancel_checks(self) -> None:
+        """The stream ended early (disconnect, error): drop background checks still running."""
+        for buffer in self._buffers.values():
+            for task in buffer.checks:
+                task.cancel()
 
     def trailer(self) -> bytes:
         """An SSE comment with the stream's output verdict; clients ignore comments."""

@@ -31,7 +31,7 @@ def test_check_rejects_with_precise_message(tmp_path: Path, capsys: pytest.Captu
     bad.write_text("version: 1\nname: x\nchains:\n  default:\n    input:\n"
                    "      - {guard: keywords, action: ban, terms: [a]}\n")
     assert run(["check", str(bad)]) == 1
-    assert f"{bad}:6: chains.default.input.0.action: Input should be 'block', 'redact' or 'flag'" in \
+    assert f"{bad}:6: chains.default.input.0.action: Input should be 'block', 'redact', 'flag' or 'annotate'" in \
         capsys.readouterr().err
 
 

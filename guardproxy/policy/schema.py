@@ -15,9 +15,10 @@ from guardproxy.guards import REGISTRY, GuardConfig
 
 Mode = Literal["enforce", "monitor"]
 OnError = Literal["block", "allow"]
-Action = Literal["block", "redact", "flag"]
+Action = Literal["block", "redact", "flag", "annotate"]
 
-_COMMON_ENTRY_KEYS = {"guard", "action", "name", "mode", "on_error", "timeout_ms", "message"}
+_COMMON_ENTRY_KEYS = {"guard", "action", "name", "mode", "on_error", "timeout_ms", "message", "note"}
+DEFAULT_NOTE = "Note: parts of this answer are not supported by the provided sources."
 
 
 class _Strict(BaseModel):
@@ -67,6 +68,7 @@ class GuardEntry(BaseModel):
     on_error: OnError | None = None
     timeout_ms: int | None = Field(None, gt=0, le=600_000)
     message: str | None = None
+    note: str | None = None
     settings: GuardConfig = Field(default_factory=GuardConfig)
 
     @model_validator(mode="before")
@@ -95,6 +97,12 @@ class GuardEntry(BaseModel):
 class Chain(_Strict):
     input: list[GuardEntry] = []
     output: list[GuardEntry] = []
+
+    @model_validator(mode="after")
+    def _annotate_is_for_answers(self) -> Chain:
+        if any(entry.action == "annotate" for entry in self.input):
+            raise ValueError("input: action 'annotate' appends a note to the answer; use it in output chains")
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> Chain:
