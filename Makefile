@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-setup lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +22,23 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/guardproxy demo --host $(HOST) --port $(PORT) --policy policies
 
-## The whole suite: tests, lint, types, and the shipped policies' own tests.
-test: $(VENV)/.installed-test
+## Debian's prometheus package (prometheus, promtool) for the Prometheus integration test and the
+## alert rule tests; those skip with a message when it cannot be installed.
+test-setup:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1)) || \
+	  echo "test-setup: could not install prometheus; its integration tests will be skipped"
+
+## The whole suite: tests (with a real Prometheus), lint, types, and the shipped policies' own tests.
+test: $(VENV)/.installed-test test-setup
 	$(BIN)/python -m pytest -q
 	$(BIN)/guardproxy check policies policies/examples
 	$(BIN)/guardproxy test policies/tests policies/examples/tests
 	$(BIN)/ruff check guardproxy tests benchmarks
 	$(BIN)/mypy guardproxy
+	bash deploy/check-helm.sh
 
 ## Added latency of the proxy with no guards, against calling the demo upstream directly.
 bench: $(VENV)/.installed-test

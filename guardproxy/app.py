@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -21,6 +22,7 @@ from guardproxy.config import Settings, settings_from_environment
 from guardproxy.errors import ContainErrors, error_response
 from guardproxy.proxy import ENDPOINTS, guarded, passthrough
 from guardproxy.runtime import Runtime
+from guardproxy.telemetry import RequestMetrics, Telemetry, metrics_endpoint
 from guardproxy.upstream import create_client
 
 log = logging.getLogger("guardproxy")
@@ -48,8 +50,22 @@ async def _not_found(request: Request, exc: Exception) -> Response:
                           "invalid_request_error", "unknown_url")
 
 
-def create_app(settings: Settings, environ: dict[str, str] | None = None) -> Starlette:
-    runtime = Runtime(settings, settings.upstream_key(environ if environ is not None else dict(os.environ)))
+def create_telemetry(settings: Settings, environ: dict[str, str], registry: CollectorRegistry | None) -> Telemetry:
+    """Metrics on the given registry, else a registry of this app's own (never the
+    process-wide default, so several apps can live in one process).
+    ``PROMETHEUS_MULTIPROC_DIR``, set by the CLI for ``--workers`` above 1, must also be
+    in the process environment before prometheus-client is imported."""
+    if not settings.metrics:
+        return Telemetry.disabled()
+    return Telemetry(registry or CollectorRegistry(), environ.get("PROMETHEUS_MULTIPROC_DIR") or None)
+
+
+def create_app(
+    settings: Settings, environ: dict[str, str] | None = None, registry: CollectorRegistry | None = None
+) -> Starlette:
+    environ = environ if environ is not None else dict(os.environ)
+    telemetry = create_telemetry(settings, environ, registry)
+    runtime = Runtime(settings, settings.upstream_key(environ), telemetry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,18 +88,22 @@ def create_app(settings: Settings, environ: dict[str, str] | None = None) -> Sta
             await runtime.client.aclose()
             runtime.client = None
             runtime.engine.close()
+            telemetry.close()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/v1/guardrails/check", guardrails_check, methods=["POST"]),
         *(Route(path, guarded, methods=["POST"]) for path in ENDPOINTS),
         Route("/v1/{rest:path}", passthrough, methods=methods),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(ContainErrors)],
+    middleware = [Middleware(RequestMetrics, telemetry=telemetry), Middleware(ContainErrors)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
                     exception_handlers={404: _not_found, 405: _not_found})
     app.state.runtime = runtime
+    app.state.telemetry = telemetry
     return app
 
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from guardproxy.config import Settings, env_name
@@ -15,9 +15,13 @@ from guardproxy.policy import PolicyError, load_policy_set
 _DEFAULTS = Settings()
 
 
-def _env_default(name: str, cast: type = str) -> object:
+def _env_default(name: str, cast: Callable[[str], object] = str) -> object:
     raw = os.environ.get(env_name(name))
     return getattr(_DEFAULTS, name) if raw is None else cast(raw)
+
+
+def _boolean(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _add_serve_flags(parser: argparse.ArgumentParser, demo: bool) -> None:
@@ -39,6 +43,9 @@ def _add_serve_flags(parser: argparse.ArgumentParser, demo: bool) -> None:
     parser.add_argument("--guard-threads", type=int, default=_env_default("guard_threads", int),
                         help="threads for CPU-heavy guards, per worker [GUARDPROXY_GUARD_THREADS]")
     parser.add_argument("--log-level", default=_env_default("log_level"), help="[GUARDPROXY_LOG_LEVEL]")
+    parser.add_argument("--no-metrics", dest="metrics", action="store_false",
+                        default=_env_default("metrics", _boolean),
+                        help="do not collect metrics or serve GET /metrics [GUARDPROXY_METRICS=false]")
     if demo:
         parser.add_argument("--demo-port", type=int, default=0, help="port of the demo upstream (0: any free)")
 
@@ -70,7 +77,7 @@ def _settings(args: argparse.Namespace, upstream: str) -> Settings:
         _DEFAULTS.from_env(os.environ), upstream=upstream, policy=args.policy, host=args.host, port=args.port,
         workers=args.workers, upstream_key_env=args.upstream_key_env or None,
         max_body_bytes=args.max_body_bytes, upstream_timeout=args.upstream_timeout,
-        guard_threads=args.guard_threads, log_level=args.log_level,
+        guard_threads=args.guard_threads, log_level=args.log_level, metrics=args.metrics,
     )
 
 

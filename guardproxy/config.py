@@ -21,6 +21,7 @@ class Settings:
     max_connections: int = 1000
     guard_threads: int = 4
     watch: bool = True
+    metrics: bool = True
     log_level: str = "info"
 
     @property

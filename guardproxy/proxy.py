@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from guardproxy.relay import relay_guarded, relay_raw
 from guardproxy.restoration import Restorer
 from guardproxy.runtime import Runtime
 from guardproxy.stream_guard import StreamGuard
+from guardproxy.telemetry import RequestTelemetry, request_telemetry
 from guardproxy.upstream import UPSTREAM_ERRORS, classify_failure, header_map, request_headers, response_headers
 
 log = logging.getLogger("guardproxy.proxy")
@@ -110,10 +112,15 @@ async def send_upstream(
     upstream_request = runtime.client.build_request(
         request.method, upstream_url(runtime, request), headers=headers, content=content
     )
-    return await runtime.client.send(upstream_request, stream=True)
+    record = request_telemetry(request)
+    record.upstream_sending()
+    upstream = await runtime.client.send(upstream_request, stream=True)
+    record.upstream_answered(upstream.status_code)
+    return upstream
 
 
-def upstream_failure_response(exc: BaseException, headers: dict[str, str]) -> Response:
+def upstream_failure_response(exc: BaseException, headers: dict[str, str], record: RequestTelemetry) -> Response:
+    record.upstream_failed(exc)
     failure = classify_failure(exc)
     log.warning("upstream request failed: %s -> %d", type(exc).__name__, failure.status)
     return error_response(failure.status, failure.message, "upstream_error", failure.code, headers=headers)
@@ -121,6 +128,7 @@ def upstream_failure_response(exc: BaseException, headers: dict[str, str]) -> Re
 
 async def guarded(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
+    record = request_telemetry(request)
     endpoint = ENDPOINTS[request.url.path]
     policies = runtime.policies
     documents: tuple[str, ...] = ()
@@ -134,12 +142,14 @@ async def guarded(request: Request) -> Response:
         choice = policies.select(None, header_map(request.headers.items()), request.url.path)
         return exc.response(verdict_headers("pass", choice.tag))
     model = payload.get("model") if isinstance(payload.get("model"), str) else None
+    record.model = model
     choice = policies.select(model, header_map(request.headers.items()), request.url.path)
     segments = request_segments(endpoint, payload)
     guard_upstream = runtime.guard_upstream(request.headers.get("authorization"))
     context = GuardContext("input", endpoint, model, upstream=guard_upstream)
     checked = await runtime.engine.run(choice.policy, choice.chain.input, segments, context)
     log_decision(choice, checked)
+    record.stage_done(choice, checked, "input")
     if checked.verdict == "blocked":
         return blocked_input_response(choice, checked)
     rewrites = checked.rewrites()
@@ -154,11 +164,11 @@ async def guarded(request: Request) -> Response:
     try:
         upstream = await send_upstream(runtime, request, body, identity=reads_output)
     except UPSTREAM_ERRORS as exc:
-        return upstream_failure_response(exc, verdict_headers(checked.verdict, choice.tag))
+        return upstream_failure_response(exc, verdict_headers(checked.verdict, choice.tag), record)
     is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
     if not reads_output or upstream.status_code >= 300:
         return StreamingResponse(
-            relay_raw(upstream, is_sse), status_code=upstream.status_code,
+            relay_raw(upstream, is_sse, record), status_code=upstream.status_code,
             headers=_merge(response_headers(upstream.headers.multi_items(), decoded=False),
                            verdict_headers(checked.verdict, choice.tag)),
         )
@@ -166,23 +176,24 @@ async def guarded(request: Request) -> Response:
     prompt = tuple(Segment(text, seg.path, seg.role) for seg, text in zip(segments, checked.texts, strict=True))
     out_context = GuardContext("output", endpoint, model, documents, prompt, upstream=guard_upstream)
     if is_sse:
-        return _guarded_stream(runtime, upstream, choice, checked, out_context, restorer)
-    return await _guarded_json(runtime, upstream, choice, checked, out_context, restorer)
+        return _guarded_stream(runtime, upstream, choice, checked, out_context, restorer, record)
+    return await _guarded_json(runtime, upstream, choice, checked, out_context, restorer, record)
 
 
 def _guarded_stream(
     runtime: Runtime, upstream: httpx.Response, choice: RouteChoice, checked: ChainResult, context: GuardContext,
-    restorer: Restorer,
+    restorer: Restorer, record: RequestTelemetry,
 ) -> Response:
     guard = StreamGuard(runtime.engine, choice.policy, choice.chain.output, context, context.endpoint, restorer)
 
     def done(finished: StreamGuard) -> None:
         log_decision(choice, finished)
+        record.stage_done(choice, finished, "output")
 
     # Headers leave before the answer does, so they carry the input verdict; the
     # stream's own verdict arrives as its last SSE comment.
     return StreamingResponse(
-        relay_guarded(upstream, guard, done), status_code=upstream.status_code,
+        relay_guarded(upstream, guard, done, record), status_code=upstream.status_code,
         headers=_merge(response_headers(upstream.headers.multi_items(), decoded=True),
                        verdict_headers(checked.verdict, choice.tag)),
     )
@@ -190,14 +201,16 @@ def _guarded_stream(
 
 async def _guarded_json(
     runtime: Runtime, upstream: httpx.Response, choice: RouteChoice, checked: ChainResult, context: GuardContext,
-    restorer: Restorer,
+    restorer: Restorer, record: RequestTelemetry,
 ) -> Response:
     try:
         raw = await upstream.aread()
     except UPSTREAM_ERRORS as exc:
-        return upstream_failure_response(exc, verdict_headers(checked.verdict, choice.tag))
+        return upstream_failure_response(exc, verdict_headers(checked.verdict, choice.tag), record)
     finally:
         await upstream.aclose()
+    record.upstream_finished()
+    output_started = time.perf_counter()
     headers = response_headers(upstream.headers.multi_items(), decoded=True)
     try:
         payload = json.loads(raw)
@@ -211,6 +224,7 @@ async def _guarded_json(
     segments = response_segments(context.endpoint, payload)
     result = await runtime.engine.run(choice.policy, choice.chain.output, segments, context)
     log_decision(choice, result)
+    record.stage_done(choice, result, "output")
     restorer.restore_result(result)
     if result.verdict == "blocked":
         withhold_choices(payload, result, context.endpoint)
@@ -223,6 +237,7 @@ async def _guarded_json(
         if result.rewrites() or result.notes:
             raw = json.dumps(payload, ensure_ascii=False).encode()
     verdict = worst(checked.verdict, result.verdict)
+    record.add_output_time(time.perf_counter() - output_started)
     return Response(raw, upstream.status_code, headers=_merge(headers, verdict_headers(verdict, choice.tag)))
 
 
@@ -253,9 +268,9 @@ async def passthrough(request: Request) -> Response:
     try:
         upstream = await send_upstream(runtime, request, None if has_body else b"", identity=False)
     except UPSTREAM_ERRORS as exc:
-        return upstream_failure_response(exc, headers)
+        return upstream_failure_response(exc, headers, request_telemetry(request))
     is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
     return StreamingResponse(
-        relay_raw(upstream, is_sse), status_code=upstream.status_code,
+        relay_raw(upstream, is_sse, request_telemetry(request)), status_code=upstream.status_code,
         headers=_merge(response_headers(upstream.headers.multi_items(), decoded=False), headers),
     )

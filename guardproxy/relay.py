@@ -8,6 +8,7 @@ block, error, or client disconnect (which cancels the generator).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
@@ -15,7 +16,8 @@ import httpx
 
 from guardproxy.errors import error_body
 from guardproxy.stream_guard import StreamGuard
-from guardproxy.streaming import SSEDecoder, encode_data
+from guardproxy.streaming import SSEDecoder, SSEEvent, encode_data
+from guardproxy.telemetry import RequestTelemetry
 from guardproxy.upstream import UPSTREAM_ERRORS, classify_failure
 
 log = logging.getLogger("guardproxy.relay")
@@ -28,52 +30,66 @@ async def _close(response: httpx.Response) -> None:
         await response.aclose()
 
 
-def _midstream_error(exc: BaseException) -> bytes:
+def _midstream_error(exc: BaseException, record: RequestTelemetry) -> bytes:
+    record.upstream_failed(exc)
     failure = classify_failure(exc)
     log.warning("upstream stream broke after the response started: %s", type(exc).__name__)
     return encode_data(error_body(failure.message, "upstream_error", failure.code))
 
 
-async def relay_raw(response: httpx.Response, sse: bool) -> AsyncIterator[bytes]:
+async def relay_raw(response: httpx.Response, sse: bool, record: RequestTelemetry) -> AsyncIterator[bytes]:
     """Bytes exactly as received (content encoding untouched)."""
     try:
         async for chunk in response.aiter_raw():
             yield chunk
     except UPSTREAM_ERRORS as exc:
         if sse:
-            yield _midstream_error(exc)
+            yield _midstream_error(exc, record)
         else:
+            record.upstream_failed(exc)
             log.warning("upstream body broke mid-way: %s", type(exc).__name__)
     finally:
+        record.upstream_finished()
         await _close(response)
 
 
+async def _timed_process(guard: StreamGuard, event: SSEEvent, record: RequestTelemetry) -> bytes:
+    started = time.perf_counter()
+    out = await guard.process(event)
+    record.add_output_time(time.perf_counter() - started)
+    return out
+
+
 async def relay_guarded(
-    response: httpx.Response, guard: StreamGuard, on_done: Callable[[StreamGuard], None]
+    response: httpx.Response, guard: StreamGuard, on_done: Callable[[StreamGuard], None], record: RequestTelemetry
 ) -> AsyncIterator[bytes]:
-    """SSE events through the streamed output stage."""
+    """SSE events through the streamed output stage, whose time is noted as the proxy's overhead."""
     decoder = SSEDecoder()
     try:
         async for chunk in response.aiter_bytes():
             for event in decoder.feed(chunk):
-                out = await guard.process(event)
+                out = await _timed_process(guard, event, record)
                 if out:
                     yield out
                 if guard.blocked:
                     return
+        record.upstream_finished()
         for event in decoder.close():
-            out = await guard.process(event)
+            out = await _timed_process(guard, event, record)
             if out:
                 yield out
+        started = time.perf_counter()
         tail = await guard.finish()
+        record.add_output_time(time.perf_counter() - started)
         if tail:
             yield tail
     except UPSTREAM_ERRORS as exc:
-        yield _midstream_error(exc)
+        yield _midstream_error(exc, record)
     except ValueError as exc:  # an oversized event
         log.warning("upstream stream rejected: %s", exc)
         yield encode_data(error_body("The upstream stream could not be relayed.", "upstream_error", "bad_stream"))
     finally:
         guard.cancel_checks()
+        record.upstream_finished()
         await _close(response)
         on_done(guard)

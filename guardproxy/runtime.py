@@ -15,16 +15,19 @@ import watchfiles
 from guardproxy.config import Settings
 from guardproxy.engine import Engine
 from guardproxy.policy import PolicyError, PolicySet, load_policy_set
+from guardproxy.telemetry import ObservedEngine, Telemetry
 from guardproxy.upstream import LoopUpstreamClient
 
 log = logging.getLogger("guardproxy.policy")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, upstream_key: str | None) -> None:
+    def __init__(self, settings: Settings, upstream_key: str | None, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
         self.upstream_key = upstream_key
-        self.engine = Engine(settings.guard_threads)
+        self.telemetry = telemetry or Telemetry.disabled()
+        self.engine = (ObservedEngine(settings.guard_threads, self.telemetry.observe_run) if self.telemetry.enabled
+                       else Engine(settings.guard_threads))
         self._client: httpx.AsyncClient | None = None
         self._policies: PolicySet | None = None
         self._reload_lock = asyncio.Lock()
@@ -65,6 +68,7 @@ class Runtime:
     async def load_initial(self) -> None:
         """Load at start-up; an invalid policy stops the start (PolicyError)."""
         self._policies = await asyncio.to_thread(self._load)
+        self.telemetry.policy_loaded(self._policies)
         log.info("policy loaded: %s from %s", self._policies.digest, self.settings.policy)
 
     async def reload(self, reason: str) -> bool:
@@ -74,26 +78,32 @@ class Runtime:
                 policies = await asyncio.to_thread(self._load)
             except PolicyError as exc:
                 self.reloads["rejected"] += 1
+                self.telemetry.policy_reloaded(ok=False)
                 for problem in exc.problems:
                     log.error("policy reload rejected (%s): %s", reason, problem)
                 log.error("the previous policy stays in force")
                 return False
             except Exception as exc:  # a guard failing to build must not take the proxy down
                 self.reloads["rejected"] += 1
+                self.telemetry.policy_reloaded(ok=False)
                 log.error("policy reload rejected (%s): %s: %s", reason, type(exc).__name__, exc)
                 return False
             old = self._policies.digest if self._policies else "none"
             self._policies = policies
             self.reloads["ok"] += 1
+            self.telemetry.policy_reloaded(ok=True)
+            self.telemetry.policy_loaded(policies)
             log.info("policy reloaded (%s): %s -> %s", reason, old, policies.digest)
             return True
 
     def _is_policy_file(self, changed: str) -> bool:
+        """A policy file, or Kubernetes' ``..data`` symlink, which a ConfigMap
+        update swaps to a new directory instead of writing the files."""
         root = Path(self.settings.policy).resolve()
-        path = Path(changed).resolve()
+        path = Path(changed)
         if root.is_dir():
-            return path.parent == root and path.suffix in (".yaml", ".yml")
-        return path == root
+            return path.parent.resolve() == root and (path.suffix in (".yaml", ".yml") or path.name == "..data")
+        return path.resolve() == root or (path.parent.resolve() == root.parent and path.name == "..data")
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Reload when a policy file changes. Watches the directory, since editors

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -36,11 +38,25 @@ def serve(settings: Settings) -> int:
     del key
     if settings.workers > 1:
         os.environ.update(settings.to_env())
-        uvicorn.run("guardproxy.app:app_from_environment", factory=True, workers=settings.workers,
-                    **_uvicorn_options(settings))  # type: ignore[arg-type]
+        metrics_dir = _multiprocess_metrics_dir() if settings.metrics else None
+        try:
+            uvicorn.run("guardproxy.app:app_from_environment", factory=True, workers=settings.workers,
+                        **_uvicorn_options(settings))  # type: ignore[arg-type]
+        finally:
+            if metrics_dir is not None:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
     else:
         uvicorn.run(create_app(settings), **_uvicorn_options(settings))  # type: ignore[arg-type]
     return 0
+
+
+def _multiprocess_metrics_dir() -> str:
+    """A fresh directory where every worker writes its metric values, so ``/metrics``
+    on any worker adds up all of them (prometheus-client's multiprocess mode). Set
+    before the workers start: prometheus-client reads it when first imported."""
+    path = tempfile.mkdtemp(prefix="guardproxy-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def start_in_thread(app: Starlette, host: str, port: int) -> uvicorn.Server:

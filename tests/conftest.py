@@ -88,10 +88,12 @@ def start_proxy(
 ) -> Iterator[Callable[..., RunningProxy]]:
     started: list[ThreadedServer] = []
 
-    def start(policy: str = BASIC_POLICY, environ: dict[str, str] | None = None, **overrides: Any) -> RunningProxy:
-        policy_dir = tmp_path / f"policies{len(started)}"
-        policy_dir.mkdir()
-        (policy_dir / "policy.yaml").write_text(policy)
+    def start(policy: str = BASIC_POLICY, environ: dict[str, str] | None = None, policy_dir: Path | None = None,
+              **overrides: Any) -> RunningProxy:
+        if policy_dir is None:
+            policy_dir = tmp_path / f"policies{len(started)}"
+            policy_dir.mkdir()
+            (policy_dir / "policy.yaml").write_text(policy)
         overrides = {"upstream": upstream_server.url + "/v1", "policy": str(policy_dir), **overrides}
         settings = replace(Settings(), **overrides)
         server = ThreadedServer(create_app(settings, environ or {}))

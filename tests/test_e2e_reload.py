@@ -94,3 +94,23 @@ def test_cli_serve_reloads_on_sighup(tmp_path: Path, upstream_server: ThreadedSe
         output, _ = process.communicate(timeout=15)
     assert "policy reloaded (SIGHUP)" in output
     assert "Finished server process" in output  # a graceful stop (uvicorn re-raises SIGTERM after it)
+
+
+def test_configmap_style_update_is_picked_up(start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
+    """Kubernetes updates a mounted ConfigMap by swapping the ``..data`` symlink to a new directory;
+    the files themselves are symlinks through it and never written."""
+    mount = tmp_path / "configmap"
+    mount.mkdir()
+    first = mount / "..2026_01_01_v1"
+    first.mkdir()
+    (first / "policy.yaml").write_text(BASIC_POLICY)
+    (mount / "..data").symlink_to(first.name)
+    (mount / "policy.yaml").symlink_to("..data/policy.yaml")
+    proxy = start_proxy(policy_dir=mount)
+    before = _policy_tag(proxy)
+    second = mount / "..2026_01_01_v2"
+    second.mkdir()
+    (second / "policy.yaml").write_text(BASIC_POLICY.replace("forbidden phrase", "launch code"))
+    (mount / "..data_tmp").symlink_to(second.name)
+    os.replace(mount / "..data_tmp", mount / "..data")
+    assert wait_until(lambda: _policy_tag(proxy) != before)

@@ -1,0 +1,114 @@
+"""What metrics cost per request: the proxy with metrics on, side by side with
+the same proxy started with ``--no-metrics``, both in front of the demo upstream,
+and the cost of the telemetry calls themselves, measured in-process.
+
+Each server runs in its own process; the load comes from this process with aiohttp.
+
+    .venv/bin/python benchmarks/telemetry_overhead.py [--requests 2000] [--concurrency 1 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from passthrough_latency import measure, percentile
+from processes import free_port, start, stop_all
+
+from guardproxy.engine import ChainResult, Decision, GuardFailure, GuardRun
+from guardproxy.guards import Segment
+from guardproxy.policy import RouteChoice
+from guardproxy.policy.schema import Policy
+from guardproxy.telemetry import RequestTelemetry, Telemetry
+from guardproxy.telemetry.response_watch import ResponseWatch
+
+REPO = Path(__file__).resolve().parent.parent
+KEYWORDS_ONLY = """version: 1
+name: bench
+chains:
+  default:
+    input: [{name: banned, guard: keywords, action: flag, terms: [forbidden phrase], label: banned}]
+    output: [{name: promise, guard: keywords, action: flag, terms: [guaranteed returns], label: promise}]
+"""
+
+
+def facade_cost(rounds: int) -> float:
+    """Microseconds per request of what telemetry does for a guarded chat request:
+    the record, both stages (a finding and a guard error each), the guard timings, and the report."""
+    from prometheus_client import CollectorRegistry
+
+    telemetry = Telemetry(CollectorRegistry())
+    policy = Policy.model_validate({"version": 1, "name": "bench", "chains": {"default": {}}})
+    choice = RouteChoice(policy, "default", "bench@000000000000")
+    segments = [Segment("hello", ("messages", 0, "content"), "user")]
+    result = ChainResult("input", segments, ["hello"], verdict="flagged",
+                         decisions=[Decision("keywords", "banned", "banned", 1.0, 0, 0, 5, "flag", "enforce")],
+                         failures=[GuardFailure("pii", "pii", "timeout", "", False)],
+                         runs=[GuardRun("keywords", "banned", 0.0001, 1, "ok"), GuardRun("pii", "pii", 0.002, 0,
+                                                                                         "timeout")])
+    body = b'{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":9,"completion_tokens":3}}'
+    started = time.perf_counter()
+    for _ in range(rounds):
+        record = RequestTelemetry(telemetry, "chat")
+        record.model = "gpt-4o-2024-08-06"
+        telemetry.observe_run(result)
+        record.stage_done(choice, result, "input")
+        record.upstream_sending()
+        record.upstream_answered(200)
+        record.upstream_finished()
+        telemetry.observe_run(result)
+        record.stage_done(choice, result, "output")
+        record.add_output_time(0.0001)
+        watch = ResponseWatch(streamed_route=True, usage_route=True)
+        watch.start([(b"content-type", b"application/json"), (b"x-guardproxy-verdict", b"flagged")])
+        watch.body(body)
+        telemetry.request_finished(record, 200, watch)
+    return (time.perf_counter() - started) / rounds * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    args = parser.parse_args()
+
+    print(f"telemetry calls alone, in-process: {facade_cost(20000):.1f} µs per guarded request")
+    processes: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = Path(tmp) / "bench.yaml"
+        policy.write_text(KEYWORDS_ONLY)
+        upstream_port, on_port, off_port = free_port(), free_port(), free_port()
+        upstream = f"http://127.0.0.1:{upstream_port}/v1"
+        try:
+            processes.append(start(["-m", "guardproxy.demo", "--port", str(upstream_port)], upstream + "/models"))
+            for port, flags in ((on_port, []), (off_port, ["--no-metrics"])):
+                processes.append(start(["-m", "guardproxy", "serve", "--upstream", upstream, "--policy", str(policy),
+                                        "--port", str(port), *flags], f"http://127.0.0.1:{port}/readyz"))
+            targets = {"metrics off": f"http://127.0.0.1:{off_port}/v1",
+                       "metrics on": f"http://127.0.0.1:{on_port}/v1"}
+            print(f"{args.requests} chat completions per row, keyword guards in and out; latency to the last byte; "
+                  f"{os.cpu_count()} CPUs shared by load, proxy and upstream")
+            print(f"{'target':12} {'stream':>6} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+                  f"{'+p50 ms':>8} {'+p99 ms':>8}")
+            for stream in (False, True):
+                for concurrency in args.concurrency:
+                    base: tuple[float, float] | None = None
+                    for name, url in targets.items():
+                        latencies, rate = asyncio.run(measure(url + "/chat/completions", args.requests,
+                                                              concurrency, stream))
+                        p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+                        added = "" if base is None else f"{p50 - base[0]:8.3f} {p99 - base[1]:8.3f}"
+                        base = base or (p50, p99)
+                        print(f"{name:12} {stream!s:>6} {concurrency:>4} {p50:8.2f} {p99:8.2f} {rate:8.0f} {added}")
+        finally:
+            stop_all(processes)
+
+
+if __name__ == "__main__":
+    main()

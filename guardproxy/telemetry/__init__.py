@@ -1,0 +1,20 @@
+"""Telemetry: Prometheus metrics now; tracing will plug in behind the same facade.
+
+What the rest of the proxy touches:
+
+- ``Telemetry``: built once by the app factory (``guardproxy.app.create_app``);
+- ``RequestTelemetry`` and ``request_telemetry(request)``: one request's notes
+  (model, stage outcomes, upstream timing and failures), reported when the response ends;
+- ``RequestMetrics`` (middleware), ``ObservedEngine``, ``metrics_endpoint``: wired by the factory.
+
+Guards never see any of it.
+"""
+
+from guardproxy.telemetry.exposition import metrics_endpoint
+from guardproxy.telemetry.facade import Telemetry
+from guardproxy.telemetry.middleware import RequestMetrics
+from guardproxy.telemetry.observed_engine import ObservedEngine
+from guardproxy.telemetry.record import RequestTelemetry, request_telemetry
+
+__all__ = ["ObservedEngine", "RequestMetrics", "RequestTelemetry", "Telemetry", "metrics_endpoint",
+           "request_telemetry"]

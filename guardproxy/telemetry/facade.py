@@ -1,0 +1,122 @@
+"""``Telemetry``: the one object through which the proxy reports, built by the
+app factory. Metrics now; tracing will plug in behind the same calls.
+
+It observes the engine's results and the proxy's request records; guards never
+see it. With metrics off (``Telemetry.disabled()``) every call is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import CollectorRegistry
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+from guardproxy.decisions import Outcome
+from guardproxy.engine import ChainResult
+from guardproxy.policy import PolicySet, RouteChoice
+from guardproxy.telemetry.labels import FINDING_LABEL_LIMIT, MODEL_LIMIT, NONE, LabelCap, normalise_model
+from guardproxy.telemetry.metrics import ProxyMetrics
+from guardproxy.telemetry.record import RequestTelemetry
+from guardproxy.telemetry.response_watch import ResponseWatch
+
+_ERROR_KINDS = {"error": "exception", "timeout": "timeout"}
+UPSTREAM_ERROR_KINDS = ("unreachable", "timeout", "error", "status_429", "status_5xx")
+
+
+class Telemetry:
+    def __init__(self, registry: CollectorRegistry | None, multiprocess_dir: str | None = None) -> None:
+        """``registry`` None turns metrics off. ``multiprocess_dir`` is prometheus-client's
+        ``PROMETHEUS_MULTIPROC_DIR``, shared by all workers, when there are several."""
+        self.registry = registry
+        self.multiprocess_dir = multiprocess_dir
+        self.metrics = ProxyMetrics.register(registry) if registry is not None else None
+        self._models = LabelCap(MODEL_LIMIT)
+        self._finding_labels = LabelCap(FINDING_LABEL_LIMIT)
+        self._policy_series: list[tuple[str, str]] = []
+        if self.metrics is not None:  # series that alerts take increase() of must exist before the first event
+            for result in ("ok", "rejected"):
+                self.metrics.policy_reloads.labels(result)
+            for kind in UPSTREAM_ERROR_KINDS:
+                self.metrics.upstream_errors.labels(kind)
+
+    @classmethod
+    def disabled(cls) -> Telemetry:
+        return cls(None)
+
+    @property
+    def enabled(self) -> bool:
+        return self.metrics is not None
+
+    def model_label(self, model: str | None) -> str:
+        name = normalise_model(model)
+        return name if name == NONE else self._models(name)
+
+    def observe_run(self, result: ChainResult) -> None:
+        """Every engine run: how long each guard took."""
+        if self.metrics is None:
+            return
+        for run in result.runs:
+            self.metrics.guard_duration.labels(run.guard, result.stage).observe(run.seconds)
+
+    def observe_stage(self, choice: RouteChoice, outcome: Outcome, stage: str) -> None:
+        """A finished stage: one count per finding, one per guard failure."""
+        if self.metrics is None:
+            return
+        policy, chain = choice.policy.name, choice.chain_name
+        for d in outcome.decisions:
+            if d.segment < 0:  # the block a failing guard caused, counted as a guard error below
+                continue
+            self.metrics.violations.labels(policy, chain, d.guard, stage, d.action, d.mode,
+                                           self._finding_labels(d.label)).inc()
+        for f in outcome.failures:
+            self.metrics.guard_errors.labels(f.guard, stage, _ERROR_KINDS[f.kind],
+                                             "blocked" if f.blocked else "bypassed").inc()
+
+    def policy_loaded(self, policies: PolicySet) -> None:
+        """The policies now in force replace the previous ones in ``guardproxy_policy_info``."""
+        if self.metrics is None:
+            return
+        current = [(item.policy.name, policies.digest) for item in policies.policies]
+        for labels in self._policy_series:
+            if labels not in current:
+                # Zero first: in multiprocess mode a removed series keeps its last value on disk.
+                self.metrics.policy_info.labels(*labels).set(0)
+                self.metrics.policy_info.remove(*labels)
+        for labels in current:
+            self.metrics.policy_info.labels(*labels).set(1)
+        self._policy_series = current
+
+    def policy_reloaded(self, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.policy_reloads.labels("ok" if ok else "rejected").inc()
+
+    def request_finished(self, record: RequestTelemetry, status: int, watch: ResponseWatch) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            return
+        ended = time.perf_counter()
+        route = record.route
+        verdict = record.verdict or watch.verdict or NONE
+        model = self.model_label(record.model)
+        metrics.requests.labels(route, model, verdict, str(status)).inc()
+        metrics.request_duration.labels(route).observe(ended - record.started)
+        sent = record.upstream_sent
+        metrics.overhead.labels(route, "input").observe((sent if sent is not None else ended) - record.started)
+        if record.output_seconds is not None:
+            metrics.overhead.labels(route, "output").observe(record.output_seconds)
+        upstream = record.upstream_seconds(ended)
+        if upstream is not None:
+            metrics.upstream_duration.labels(route).observe(upstream)
+        if record.upstream_error is not None:
+            metrics.upstream_errors.labels(record.upstream_error).inc()
+        if watch.first_content is not None:
+            metrics.time_to_first_token.labels(route).observe(watch.first_content - record.started)
+        for direction, count in watch.usage.items():
+            metrics.tokens.labels(model, direction).inc(count)
+
+    def close(self) -> None:
+        """At worker exit: drop this process's live gauges from the shared directory."""
+        if self.multiprocess_dir is not None:
+            prometheus_multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]

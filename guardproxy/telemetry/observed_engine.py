@@ -1,0 +1,28 @@
+"""The engine, with each chain run's guard timings reported to telemetry.
+
+Timings are taken per engine run rather than per request, so streamed output
+stages (one run per release) are measured too. Findings are not counted here:
+a stream's overlapping windows would count a finding twice; they are counted
+once per stage from the stage's settled outcome (``RequestTelemetry.stage_done``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from guardproxy.engine import ChainResult, Engine
+from guardproxy.guards import GuardContext, Segment
+from guardproxy.policy.schema import GuardEntry, Policy
+
+
+class ObservedEngine(Engine):
+    def __init__(self, guard_threads: int, on_result: Callable[[ChainResult], None]) -> None:
+        super().__init__(guard_threads)
+        self._on_result = on_result
+
+    async def run(
+        self, policy: Policy, entries: Sequence[GuardEntry], segments: Sequence[Segment], context: GuardContext
+    ) -> ChainResult:
+        result = await super().run(policy, entries, segments, context)
+        self._on_result(result)
+        return result
