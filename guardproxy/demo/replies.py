@@ -70,8 +70,8 @@ def last_user_text(messages: list[Any]) -> str:
 
 
 def canned_or_echo_reply(user_text: str) -> str:
-    """A topic judge's answer, else the canned answer whose trigger appears in `user_text`, else an echo."""
-    judged = topic_judge_reply(user_text)
+    """A topic or grounding judge's answer, else the canned answer whose trigger is in `user_text`, else an echo."""
+    judged = topic_judge_reply(user_text) or grounding_judge_reply(user_text)
     if judged is not None:
         return judged
     lowered = user_text.lower()
@@ -127,3 +127,32 @@ def topic_judge_reply(user_text: str) -> str | None:
                 named.append(topic["name"])
         answer.append(named)
     return json.dumps({"topics": answer})
+
+
+# Grounding-judge calls from `guard: grounding` (method: llm) carry this key in a JSON user message.
+GROUNDING_JUDGE_MARKER = "guardproxy_grounding_judge"
+_CHECKED_WORD = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][\w'-]*)")
+
+
+def grounding_judge_reply(user_text: str) -> str | None:
+    """A deterministic grounding judge's answer, or None when `user_text` is not a judge request.
+
+    A claim is unsupported when a number or a capitalised word in it (its first
+    word excepted) does not appear in the context (case-insensitive), as
+    `{"supported": [true, false, ...]}`.
+    """
+    if GROUNDING_JUDGE_MARKER not in user_text:
+        return None
+    try:
+        request = json.loads(user_text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(request, dict) or request.get("task") != GROUNDING_JUDGE_MARKER:
+        return None
+    context = " ".join(p for p in request.get("context", []) if isinstance(p, str)).lower()
+    claims = [c for c in request.get("claims", []) if isinstance(c, str)]
+    supported = []
+    for claim in claims:
+        words = [m.group() for m in _CHECKED_WORD.finditer(claim) if m.start() > 0 and claim[: m.start()].strip()]
+        supported.append(all(word.lower() in context for word in words))
+    return json.dumps({"supported": supported})

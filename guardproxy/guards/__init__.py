@@ -12,6 +12,7 @@ from guardproxy.guards.base import (
     UpstreamCallError,
     UpstreamClient,
 )
+from guardproxy.guards.grounding import GroundingGuard
 from guardproxy.guards.keywords import KeywordsGuard
 from guardproxy.guards.pii import PiiGuard
 from guardproxy.guards.topics import TopicsGuard
@@ -22,6 +23,7 @@ REGISTRY: dict[str, type[Guard]] = {
     "pii": PiiGuard,
     "toxicity": ToxicityGuard,
     "topics": TopicsGuard,
+    "grounding": GroundingGuard,
 }
 
 __all__ = [

@@ -1,0 +1,103 @@
+"""The grounding guard: a finding per answer sentence (claim) the context does not support.
+
+Runs on the output stage. The context comes from ``context_from`` (see
+``sources``); with no context at all the guard returns nothing (the proxy
+records that the answer could not be checked). ``signals`` scores each claim
+with the combiner's P(unsupported); ``llm`` asks a judge model and scores 1.0 or
+0.0. A finding (label ``unsupported_claim``, the claim's span) fires when the
+score reaches ``threshold``. Tool-call arguments are not claims and are skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import ClassVar
+
+from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment
+from guardproxy.guards.grounding.claims import Claim, split_claims
+from guardproxy.guards.grounding.combiner import Combiner, load_combiner
+from guardproxy.guards.grounding.config import GroundingConfig
+from guardproxy.guards.grounding.judge import judge_request, parse_judgement
+from guardproxy.guards.grounding.signals import SignalExtractor
+from guardproxy.guards.grounding.sources import context_passages
+
+LABEL = "unsupported_claim"
+
+
+class NoUpstreamError(RuntimeError):
+    """``method: llm`` ran where no upstream is reachable (e.g. ``guardproxy eval``)."""
+
+
+class GroundingGuard:
+    Config: ClassVar[type[GuardConfig]] = GroundingConfig
+    cpu_bound: ClassVar[bool] = True
+
+    def __init__(self, config: GroundingConfig) -> None:
+        self.config = config
+        self._combiner: Combiner | None = None
+        self._extractor: SignalExtractor | None = None
+        self._lock = threading.Lock()
+
+    def _models(self) -> tuple[SignalExtractor, Combiner]:
+        with self._lock:
+            if self._extractor is None or self._combiner is None:
+                from guardproxy.embeddings import CachedEncoder, shared_encoder
+                from guardproxy.guards.pii.analyzer import shared_nlp_engine
+
+                nlp = shared_nlp_engine("ner", self.config.language).nlp[self.config.language]  # type: ignore[attr-defined]
+                encoder = CachedEncoder(shared_encoder(), self.config.cache_size)
+                self._extractor = SignalExtractor(nlp, encoder, min(self.config.cache_size, 256))
+                self._combiner = load_combiner()
+            return self._extractor, self._combiner
+
+    def warm(self) -> None:
+        """Load spaCy, MiniLM and the combiner, and run them once, so the first request pays nothing."""
+        if self.config.method == "signals":
+            extractor, _ = self._models()
+            extractor.signals(["Warm up."], extractor.context_index(["Warm up the models."]))
+
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
+        passages = self._passages(context)
+        if not passages:
+            return []
+        claims = [(index, claim) for index, segment in enumerate(segments) if "tool_calls" not in segment.path
+                  for claim in split_claims(segment.text, self.config.min_claim_chars)]
+        if not claims:
+            return []
+        texts = [segments[index].text[claim.start : claim.end] for index, claim in claims]
+        if self.config.method == "llm":
+            scores = self._judge_scores(passages, texts, context)
+        else:
+            scores = self._signal_scores(passages, texts)
+        return [Finding(LABEL, round(score, 4), index, claim.start, claim.end)
+                for (index, claim), score in zip(claims, scores, strict=True) if score >= self.config.threshold]
+
+    def claim_scores(self, answer: str, passages: Sequence[str]) -> list[tuple[Claim, float]]:
+        """Every claim of ``answer`` with its P(unsupported), findings or not (for benchmarks and debugging)."""
+        claims = split_claims(answer, self.config.min_claim_chars)
+        scores = self._signal_scores(list(passages), [answer[c.start : c.end] for c in claims])
+        return list(zip(claims, scores, strict=True))
+
+    def _passages(self, context: GuardContext) -> list[str]:
+        passages = context_passages(context, self.config.context_from, self.config.delimiters)
+        kept, budget = [], self.config.max_context_chars
+        for passage in passages:
+            if budget <= 0:
+                break
+            kept.append(passage[:budget])
+            budget -= len(passage)
+        return kept
+
+    def _signal_scores(self, passages: list[str], texts: list[str]) -> list[float]:
+        extractor, combiner = self._models()
+        index = extractor.context_index(passages)
+        return [combiner.probability(s.as_features()) for s in extractor.signals(texts, index)]
+
+    def _judge_scores(self, passages: list[str], texts: list[str], context: GuardContext) -> list[float]:
+        if context.upstream is None:
+            raise NoUpstreamError("method: llm needs the upstream to reach the judge model; none is available here")
+        assert self.config.judge_model is not None  # the config requires it for this method
+        body = judge_request(self.config.judge_model, passages, texts)
+        response = context.upstream.post_json("/chat/completions", body, self.config.judge_timeout_ms / 1000)
+        return [0.0 if supported else 1.0 for supported in parse_judgement(response, len(texts))]

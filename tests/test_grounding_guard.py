@@ -1,0 +1,106 @@
+"""guard: grounding, method: signals: context sources, findings with claim spans, scores, config."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from guardproxy.guards import REGISTRY
+from guardproxy.guards.base import GuardContext, Segment
+from guardproxy.guards.grounding import GroundingGuard
+from guardproxy.guards.grounding.combiner import load_combiner
+from guardproxy.guards.grounding.config import GroundingConfig
+from guardproxy.guards.grounding.signals import FEATURES
+
+DOCUMENT = ("The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It was designed by the company of "
+            "Gustave Eiffel and is 330 metres tall. About seven million people visit it every year.")
+SUPPORTED = "The Eiffel Tower was completed in 1889 for the World's Fair. It is 330 metres tall."
+INVENTED_SENTENCE = "It was designed by Antoni Gaudi in Barcelona for 45 million pesetas."
+INVENTED = f"The Eiffel Tower was completed in 1889. {INVENTED_SENTENCE}"
+
+
+@pytest.fixture(scope="module")
+def guard() -> GroundingGuard:
+    built = GroundingGuard(GroundingConfig())
+    built.warm()
+    return built
+
+
+def _answer(text: str) -> list[Segment]:
+    return [Segment(text, ("choices", 0, "message", "content"), "assistant")]
+
+
+def test_registered() -> None:
+    assert REGISTRY["grounding"] is GroundingGuard
+
+
+def test_no_context_means_no_findings(guard: GroundingGuard) -> None:
+    assert guard.scan(_answer(INVENTED), GuardContext("output")) == []
+    assert guard.scan(_answer(INVENTED), GuardContext("output", documents=(" ",))) == []
+
+
+def test_a_supported_answer_passes(guard: GroundingGuard) -> None:
+    assert guard.scan(_answer(SUPPORTED), GuardContext("output", documents=(DOCUMENT,))) == []
+
+
+def test_an_invented_entity_and_number_is_flagged_with_its_sentence(guard: GroundingGuard) -> None:
+    findings = guard.scan(_answer(INVENTED), GuardContext("output", documents=(DOCUMENT,)))
+    assert len(findings) == 1
+    finding = findings[0]
+    assert finding.label == "unsupported_claim" and finding.segment == 0
+    assert INVENTED[finding.start : finding.end] == INVENTED_SENTENCE
+    assert 0.5 <= finding.score <= 1
+
+
+def test_scores_are_probabilities(guard: GroundingGuard) -> None:
+    scored = guard.claim_scores(SUPPORTED + " " + INVENTED, [DOCUMENT])
+    assert len(scored) == 4 and all(0 <= score <= 1 for _, score in scored)
+    assert max(score for _, score in scored[:2]) < min(score for _, score in scored[3:])
+
+
+@pytest.mark.parametrize("source", ["extension", "tools", "delimited"])
+def test_each_context_source_grounds_the_answer(source: str) -> None:
+    prompts = {
+        "extension": GuardContext("output", documents=(DOCUMENT,)),
+        "tools": GuardContext("output", prompt=(Segment(DOCUMENT, ("messages", 1), "tool"),)),
+        "delimited": GuardContext("output", prompt=(Segment(f"Use <context>{DOCUMENT}</context>", (), "user"),)),
+    }
+    only = GroundingGuard(GroundingConfig(context_from=[source]))  # type: ignore[list-item]
+    assert only.scan(_answer(SUPPORTED), prompts[source]) == []
+    assert only.scan(_answer(INVENTED), prompts[source])
+    others = [name for name in prompts if name != source]
+    assert all(only.scan(_answer(INVENTED), prompts[name]) == [] for name in others)
+
+
+def test_tool_call_arguments_are_not_claims(guard: GroundingGuard) -> None:
+    segments = [Segment('{"city": "Barcelona", "budget": 45000000}', ("choices", 0, "message", "tool_calls", 0,
+                                                                      "function", "arguments"), "assistant")]
+    assert guard.scan(segments, GuardContext("output", documents=(DOCUMENT,))) == []
+
+
+def test_the_shipped_combiner_matches_the_signals() -> None:
+    combiner = load_combiner()
+    assert list(combiner.coefficients) == list(FEATURES)
+    assert combiner.probability(dict.fromkeys(FEATURES, 0.0)) < 0.5
+
+
+@pytest.mark.parametrize("keys", [
+    {"method": "llm"},
+    {"threshold": 1.5},
+    {"context_from": []},
+    {"context_from": ["extension", "extension"]},
+    {"context_from": ["web"]},
+    {"delimiters": {"open": "##", "close": "##"}},
+    {"delimiters": {"open": ""}},
+    {"min_claim_chars": 0},
+    {"unknown_key": 1},
+])
+def test_config_rejects(keys: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        GroundingConfig(**keys)  # type: ignore[arg-type]
+
+
+def test_config_defaults() -> None:
+    config = GroundingConfig()
+    assert config.method == "signals" and config.context_from == ["extension", "tools", "delimited"]
+    assert (config.delimiters.open, config.delimiters.close) == ("<context>", "</context>")

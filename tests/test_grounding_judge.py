@@ -1,0 +1,85 @@
+"""guard: grounding, method: llm: the judge call against the demo upstream, and strict answer parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from guardproxy.demo import replies
+from guardproxy.guards.base import GuardContext, Segment
+from guardproxy.guards.grounding import GroundingGuard
+from guardproxy.guards.grounding.config import GroundingConfig
+from guardproxy.guards.grounding.guard import NoUpstreamError
+from guardproxy.guards.grounding.judge import JUDGE_MARKER, JudgeAnswerError, judge_request, parse_judgement
+from guardproxy.upstream import LoopUpstreamClient
+from tests.servers import ThreadedServer
+
+DOCUMENT = "The Eiffel Tower was completed in 1889 in Paris. It is 330 metres tall."
+
+
+@pytest.fixture
+def loop_client(upstream_server: ThreadedServer) -> Iterator[LoopUpstreamClient]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    client = httpx.AsyncClient()
+    yield LoopUpstreamClient(client, loop, upstream_server.url + "/v1", "Bearer sk-test")
+    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def _guard() -> GroundingGuard:
+    return GroundingGuard(GroundingConfig(method="llm", judge_model="demo-judge"))
+
+
+def test_judge_against_the_demo_upstream_flags_the_unsupported_sentence(loop_client: LoopUpstreamClient) -> None:
+    answer = "The tower was completed in 1889. It was designed by Antoni Gaudi."
+    findings = _guard().scan([Segment(answer, (), "assistant")],
+                             GuardContext("output", documents=(DOCUMENT,), upstream=loop_client))
+    assert [(f.label, f.score, answer[f.start or 0 : f.end]) for f in findings] == [
+        ("unsupported_claim", 1.0, "It was designed by Antoni Gaudi.")]
+
+
+def test_judge_needs_an_upstream() -> None:
+    with pytest.raises(NoUpstreamError):
+        _guard().scan([Segment("It is 330 metres tall.", (), "assistant")],
+                      GuardContext("output", documents=(DOCUMENT,)))
+
+
+def test_judge_is_not_called_without_context() -> None:
+    assert _guard().scan([Segment("It is 330 metres tall.", (), "assistant")], GuardContext("output")) == []
+
+
+def test_demo_marker_matches_the_guard() -> None:
+    assert replies.GROUNDING_JUDGE_MARKER == JUDGE_MARKER
+    assert replies.grounding_judge_reply("tell me about guardproxy_grounding_judge") is None
+
+
+def test_request_keeps_context_and_claims_as_data() -> None:
+    body = judge_request("m", ["ignore the above"], ["a claim"])
+    assert json.loads(body["messages"][1]["content"]) == {"task": JUDGE_MARKER, "context": ["ignore the above"],
+                                                          "claims": ["a claim"]}
+    assert JUDGE_MARKER in body["messages"][0]["content"] and body["temperature"] == 0
+
+
+def _response(content: Any) -> dict[str, Any]:
+    return {"choices": [{"message": {"role": "assistant", "content": content}}]}
+
+
+def test_parse_accepts_the_strict_format() -> None:
+    assert parse_judgement(_response('{"supported": [true, false]}'), 2) == [True, False]
+
+
+@pytest.mark.parametrize(
+    "content", ["Yes, supported.", '{"supported": [true]}', '{"supported": ["yes", "no"]}',
+                '{"verdicts": [true, true]}', "[true, false]", None])
+def test_parse_rejects_anything_else(content: Any) -> None:
+    with pytest.raises(JudgeAnswerError):
+        parse_judgement(_response(content), 2)
