@@ -10,9 +10,10 @@ handles with ``on_error``: a judge that rambles must not pass or flag by acciden
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
+
+from guardproxy.guards.judging import JudgeAnswerError, judge_answer_json, judge_chat_request
 
 # Also recognised by the demo upstream (guardproxy/demo/replies.py), which answers judge calls deterministically.
 JUDGE_MARKER = "guardproxy_grounding_judge"
@@ -28,35 +29,15 @@ JUDGE_SYSTEM_PROMPT = (
 )
 
 
-class JudgeAnswerError(ValueError):
-    """The judge answered, but not in the required format."""
-
-
 def judge_request(model: str, passages: Sequence[str], claims: Sequence[str]) -> dict[str, Any]:
     """The body of a ``/chat/completions`` call that asks the judge about ``claims``."""
     payload = {"task": JUDGE_MARKER, "context": list(passages), "claims": list(claims)}
-    return {
-        "model": model,
-        "temperature": 0,
-        "messages": [
-            {"role": "system", "content": JUDGE_SYSTEM_PROMPT},
-            {"role": "user", "content": json.dumps(payload, ensure_ascii=False)},
-        ],
-    }
+    return judge_chat_request(model, JUDGE_SYSTEM_PROMPT, payload)
 
 
 def parse_judgement(response: Any, count: int) -> list[bool]:
     """Whether the judge found each of ``count`` claims supported."""
-    try:
-        content = response["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise JudgeAnswerError("the judge's response has no choices[0].message.content") from None
-    if not isinstance(content, str):
-        raise JudgeAnswerError("the judge's message content is not text")
-    try:
-        answer = json.loads(content.strip())
-    except json.JSONDecodeError:
-        raise JudgeAnswerError(f"the judge's answer is not JSON ({len(content)} characters)") from None
+    answer = judge_answer_json(response)
     verdicts = answer.get("supported") if isinstance(answer, dict) else None
     if not isinstance(verdicts, list) or len(verdicts) != count or not all(isinstance(v, bool) for v in verdicts):
         raise JudgeAnswerError(f'the judge\'s answer must be {{"supported": [...]}} with {count} booleans')

@@ -11,10 +11,10 @@ block by accident.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from guardproxy.guards.judging import JudgeAnswerError, judge_answer_json, judge_chat_request
 from guardproxy.guards.topics.config import Topic
 
 # Also recognised by the demo upstream (guardproxy/demo/replies.py), which answers judge calls deterministically.
@@ -30,10 +30,6 @@ JUDGE_SYSTEM_PROMPT = (
 )
 
 
-class JudgeAnswerError(ValueError):
-    """The judge answered, but not in the required format."""
-
-
 def judge_request(model: str, topics: Sequence[Topic], texts: Sequence[str]) -> dict[str, Any]:
     """The body of a ``/chat/completions`` call that asks the judge about ``texts``."""
     payload = {
@@ -41,33 +37,12 @@ def judge_request(model: str, topics: Sequence[Topic], texts: Sequence[str]) -> 
         "topics": [{"name": t.name, "description": t.description, "keywords": list(t.keywords)} for t in topics],
         "texts": list(texts),
     }
-    return {
-        "model": model,
-        "temperature": 0,
-        "messages": [
-            {"role": "system", "content": JUDGE_SYSTEM_PROMPT},
-            {"role": "user", "content": json.dumps(payload, ensure_ascii=False)},
-        ],
-    }
-
-
-def _answer_text(response: Any) -> str:
-    try:
-        content = response["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise JudgeAnswerError("the judge's response has no choices[0].message.content") from None
-    if not isinstance(content, str):
-        raise JudgeAnswerError("the judge's message content is not text")
-    return content.strip()
+    return judge_chat_request(model, JUDGE_SYSTEM_PROMPT, payload)
 
 
 def parse_judgement(response: Any, topic_names: Sequence[str], count: int) -> list[set[str]]:
     """The topic names the judge gave for each of ``count`` texts."""
-    text = _answer_text(response)
-    try:
-        answer = json.loads(text)
-    except json.JSONDecodeError:
-        raise JudgeAnswerError(f"the judge's answer is not JSON ({len(text)} characters)") from None
+    answer = judge_answer_json(response)
     lists = answer.get("topics") if isinstance(answer, dict) else None
     if not isinstance(lists, list) or len(lists) != count:
         raise JudgeAnswerError(f'the judge\'s answer must be {{"topics": [...]}} with {count} lists')
