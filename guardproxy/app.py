@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 
+from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,7 +23,7 @@ from guardproxy.config import Settings, settings_from_environment
 from guardproxy.errors import ContainErrors, error_response
 from guardproxy.proxy import ENDPOINTS, guarded, passthrough
 from guardproxy.runtime import Runtime
-from guardproxy.telemetry import RequestMetrics, Telemetry, metrics_endpoint
+from guardproxy.telemetry import RequestMetrics, Telemetry, Tracing, metrics_endpoint
 from guardproxy.upstream import create_client
 
 log = logging.getLogger("guardproxy")
@@ -50,21 +51,25 @@ async def _not_found(request: Request, exc: Exception) -> Response:
                           "invalid_request_error", "unknown_url")
 
 
-def create_telemetry(settings: Settings, environ: dict[str, str], registry: CollectorRegistry | None) -> Telemetry:
+def create_telemetry(settings: Settings, environ: dict[str, str], registry: CollectorRegistry | None,
+                     span_exporter: SpanExporter | None = None) -> Telemetry:
     """Metrics on the given registry, else a registry of this app's own (never the
     process-wide default, so several apps can live in one process).
     ``PROMETHEUS_MULTIPROC_DIR``, set by the CLI for ``--workers`` above 1, must also be
-    in the process environment before prometheus-client is imported."""
+    in the process environment before prometheus-client is imported.
+    Traces when ``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`` is set, or to ``span_exporter`` (tests)."""
+    tracing = Tracing.from_environment(environ, settings.trace_content, span_exporter)
     if not settings.metrics:
-        return Telemetry.disabled()
-    return Telemetry(registry or CollectorRegistry(), environ.get("PROMETHEUS_MULTIPROC_DIR") or None)
+        return Telemetry(None, tracing=tracing)
+    return Telemetry(registry or CollectorRegistry(), environ.get("PROMETHEUS_MULTIPROC_DIR") or None, tracing)
 
 
 def create_app(
-    settings: Settings, environ: dict[str, str] | None = None, registry: CollectorRegistry | None = None
+    settings: Settings, environ: dict[str, str] | None = None, registry: CollectorRegistry | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> Starlette:
     environ = environ if environ is not None else dict(os.environ)
-    telemetry = create_telemetry(settings, environ, registry)
+    telemetry = create_telemetry(settings, environ, registry, span_exporter)
     runtime = Runtime(settings, settings.upstream_key(environ), telemetry)
 
     @contextlib.asynccontextmanager

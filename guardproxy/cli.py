@@ -46,6 +46,9 @@ def _add_serve_flags(parser: argparse.ArgumentParser, demo: bool) -> None:
     parser.add_argument("--no-metrics", dest="metrics", action="store_false",
                         default=_env_default("metrics", _boolean),
                         help="do not collect metrics or serve GET /metrics [GUARDPROXY_METRICS=false]")
+    parser.add_argument("--trace-content", choices=["off", "redacted"], default=_env_default("trace_content"),
+                        help="text in trace spans: off (never), or redacted (each stage's text after redaction); "
+                             "traces are sent when OTEL_EXPORTER_OTLP_ENDPOINT is set [GUARDPROXY_TRACE_CONTENT]")
     if demo:
         parser.add_argument("--demo-port", type=int, default=0, help="port of the demo upstream (0: any free)")
 
@@ -78,6 +81,7 @@ def _settings(args: argparse.Namespace, upstream: str) -> Settings:
         workers=args.workers, upstream_key_env=args.upstream_key_env or None,
         max_body_bytes=args.max_body_bytes, upstream_timeout=args.upstream_timeout,
         guard_threads=args.guard_threads, log_level=args.log_level, metrics=args.metrics,
+        trace_content=args.trace_content,
     )
 
 

@@ -22,6 +22,7 @@ class Settings:
     guard_threads: int = 4
     watch: bool = True
     metrics: bool = True
+    trace_content: str = "off"  # "redacted": spans get each stage's text after redaction
     log_level: str = "info"
 
     @property

@@ -113,7 +113,7 @@ async def send_upstream(
         request.method, upstream_url(runtime, request), headers=headers, content=content
     )
     record = request_telemetry(request)
-    record.upstream_sending()
+    upstream_request.headers.update(record.upstream_sending(request.method))
     upstream = await runtime.client.send(upstream_request, stream=True)
     record.upstream_answered(upstream.status_code)
     return upstream

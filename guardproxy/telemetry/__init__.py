@@ -1,11 +1,11 @@
-"""Telemetry: Prometheus metrics now; tracing will plug in behind the same facade.
+"""Telemetry: Prometheus metrics and OpenTelemetry traces behind one facade.
 
 What the rest of the proxy touches:
 
 - ``Telemetry``: built once by the app factory (``guardproxy.app.create_app``);
 - ``RequestTelemetry`` and ``request_telemetry(request)``: one request's notes
   (model, stage outcomes, upstream timing and failures), reported when the response ends;
-- ``RequestMetrics`` (middleware), ``ObservedEngine``, ``metrics_endpoint``: wired by the factory.
+- ``RequestMetrics`` (middleware), ``ObservedEngine``, ``metrics_endpoint``, ``Tracing``: wired by the factory.
 
 Guards never see any of it.
 """
@@ -15,6 +15,7 @@ from guardproxy.telemetry.facade import Telemetry
 from guardproxy.telemetry.middleware import RequestMetrics
 from guardproxy.telemetry.observed_engine import ObservedEngine
 from guardproxy.telemetry.record import RequestTelemetry, request_telemetry
+from guardproxy.telemetry.tracing import Tracing
 
-__all__ = ["ObservedEngine", "RequestMetrics", "RequestTelemetry", "Telemetry", "metrics_endpoint",
+__all__ = ["ObservedEngine", "RequestMetrics", "RequestTelemetry", "Telemetry", "Tracing", "metrics_endpoint",
            "request_telemetry"]

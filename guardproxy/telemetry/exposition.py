@@ -30,7 +30,7 @@ def _render(telemetry: Telemetry) -> bytes:
 
 async def metrics_endpoint(request: Request) -> Response:
     telemetry: Telemetry = request.app.state.telemetry
-    if not telemetry.enabled:
+    if telemetry.metrics is None:
         return PlainTextResponse("metrics are turned off (GUARDPROXY_METRICS=false)\n", status_code=404)
     body = await asyncio.to_thread(_render, telemetry) if telemetry.multiprocess_dir else _render(telemetry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,14 +1,15 @@
 """``Telemetry``: the one object through which the proxy reports, built by the
-app factory. Metrics now; tracing will plug in behind the same calls.
+app factory: Prometheus metrics and OpenTelemetry traces (``tracing.py``).
 
 It observes the engine's results and the proxy's request records; guards never
-see it. With metrics off (``Telemetry.disabled()``) every call is a no-op.
+see it. With metrics and traces off (``Telemetry.disabled()``) every call is a no-op.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import multiprocess as prometheus_multiprocess
@@ -20,16 +21,20 @@ from guardproxy.telemetry.labels import FINDING_LABEL_LIMIT, MODEL_LIMIT, NONE, 
 from guardproxy.telemetry.metrics import ProxyMetrics
 from guardproxy.telemetry.record import RequestTelemetry
 from guardproxy.telemetry.response_watch import ResponseWatch
+from guardproxy.telemetry.tracing import Tracing
 
 _ERROR_KINDS = {"error": "exception", "timeout": "timeout"}
 UPSTREAM_ERROR_KINDS = ("unreachable", "timeout", "error", "status_429", "status_5xx")
 
 
 class Telemetry:
-    def __init__(self, registry: CollectorRegistry | None, multiprocess_dir: str | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None, multiprocess_dir: str | None = None,
+                 tracing: Tracing | None = None) -> None:
         """``registry`` None turns metrics off. ``multiprocess_dir`` is prometheus-client's
-        ``PROMETHEUS_MULTIPROC_DIR``, shared by all workers, when there are several."""
+        ``PROMETHEUS_MULTIPROC_DIR``, shared by all workers, when there are several.
+        ``tracing`` None (no OTLP endpoint configured) turns traces off."""
         self.registry = registry
+        self.tracing = tracing
         self.multiprocess_dir = multiprocess_dir
         self.metrics = ProxyMetrics.register(registry) if registry is not None else None
         self._models = LabelCap(MODEL_LIMIT)
@@ -47,14 +52,17 @@ class Telemetry:
 
     @property
     def enabled(self) -> bool:
-        return self.metrics is not None
+        """Whether anything is observed: metrics, traces or both."""
+        return self.metrics is not None or self.tracing is not None
 
     def model_label(self, model: str | None) -> str:
         name = normalise_model(model)
         return name if name == NONE else self._models(name)
 
-    def observe_run(self, result: ChainResult) -> None:
-        """Every engine run: how long each guard took."""
+    def observe_run(self, result: ChainResult, started_ns: int = 0, actions: Mapping[str, str] | None = None) -> None:
+        """Every engine run: how long each guard took (``started_ns``: wall clock at the run's start)."""
+        if self.tracing is not None:
+            self.tracing.observe_run(result, started_ns or time.time_ns(), actions or {})
         if self.metrics is None:
             return
         for run in result.runs:
@@ -93,6 +101,8 @@ class Telemetry:
             self.metrics.policy_reloads.labels("ok" if ok else "rejected").inc()
 
     def request_finished(self, record: RequestTelemetry, status: int, watch: ResponseWatch) -> None:
+        if record.trace is not None:
+            record.trace.finish(record, status, watch)
         metrics = self.metrics
         if metrics is None:
             return
@@ -117,6 +127,8 @@ class Telemetry:
             metrics.tokens.labels(model, direction).inc(count)
 
     def close(self) -> None:
-        """At worker exit: drop this process's live gauges from the shared directory."""
+        """At worker exit: flush queued spans; drop this process's live gauges from the shared directory."""
+        if self.tracing is not None:
+            self.tracing.shutdown()
         if self.multiprocess_dir is not None:
             prometheus_multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]

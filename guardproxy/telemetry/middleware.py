@@ -25,6 +25,8 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         record = RequestTelemetry(self.telemetry, route)
+        if self.telemetry.tracing is not None:
+            record.trace = self.telemetry.tracing.start_request(scope, route)
         scope[SCOPE_KEY] = record
         watch = ResponseWatch(route in _STREAMED_ROUTES, route in _USAGE_ROUTES)
         status = 500  # if the app fails before answering, the error handler's status

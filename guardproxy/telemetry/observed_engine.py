@@ -1,4 +1,5 @@
-"""The engine, with each chain run's guard timings reported to telemetry.
+"""The engine, with each chain run's guard timings (and, for traces, the action
+each guard's entry asks for) reported to telemetry.
 
 Timings are taken per engine run rather than per request, so streamed output
 stages (one run per release) are measured too. Findings are not counted here:
@@ -8,21 +9,24 @@ once per stage from the stage's settled outcome (``RequestTelemetry.stage_done``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 
-from guardproxy.engine import ChainResult, Engine
+from guardproxy.engine import ChainResult, Engine, entry_name
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.schema import GuardEntry, Policy
 
 
 class ObservedEngine(Engine):
-    def __init__(self, guard_threads: int, on_result: Callable[[ChainResult], None]) -> None:
+    def __init__(self, guard_threads: int, on_result: Callable[[ChainResult, int, Mapping[str, str]], None]) -> None:
         super().__init__(guard_threads)
         self._on_result = on_result
 
     async def run(
         self, policy: Policy, entries: Sequence[GuardEntry], segments: Sequence[Segment], context: GuardContext
     ) -> ChainResult:
+        started_ns = time.time_ns()
         result = await super().run(policy, entries, segments, context)
-        self._on_result(result)
+        actions = {entry_name(e, i, entries): e.action for i, e in enumerate(entries)}
+        self._on_result(result, started_ns, actions)
         return result

@@ -16,6 +16,7 @@ from guardproxy.upstream import classify_failure
 
 if TYPE_CHECKING:
     from guardproxy.telemetry.facade import Telemetry
+    from guardproxy.telemetry.tracing import RequestTrace
 
 SCOPE_KEY = "guardproxy.telemetry"
 _FAILURE_KINDS = {"upstream_unreachable": "unreachable", "upstream_timeout": "timeout", "upstream_error": "error"}
@@ -35,6 +36,7 @@ class RequestTelemetry:
     upstream_done: float | None = None
     upstream_error: str | None = None
     output_seconds: float | None = None
+    trace: RequestTrace | None = None
     _output_while_upstream: float = 0.0
 
     def stage_done(self, choice: RouteChoice, outcome: Outcome, stage: str) -> None:
@@ -44,10 +46,14 @@ class RequestTelemetry:
         if self.telemetry is not None:
             self.telemetry.observe_stage(choice, outcome, stage)
 
-    def upstream_sending(self) -> None:
+    def upstream_sending(self, method: str = "") -> dict[str, str]:
+        """Notes the send; returns the headers (``traceparent``) to add to the upstream request."""
         self.upstream_sent = time.perf_counter()
+        return self.trace.upstream_started(method) if self.trace is not None else {}
 
     def upstream_answered(self, status: int) -> None:
+        if self.trace is not None:
+            self.trace.upstream_answered(status)
         if status == 429:
             self.upstream_error = "status_429"
         elif status >= 500:
@@ -57,6 +63,8 @@ class RequestTelemetry:
         """The upstream's answer was read to its end (or broke off)."""
         if self.upstream_sent is not None and self.upstream_done is None:
             self.upstream_done = time.perf_counter()
+            if self.trace is not None:
+                self.trace.upstream_ended(self.upstream_error)
 
     def upstream_failed(self, exc: BaseException) -> None:
         self.upstream_error = _FAILURE_KINDS.get(classify_failure(exc).code, "error")

@@ -18,6 +18,7 @@ from guardproxy.streaming import SSEDecoder
 _USAGE = re.compile(rb'"(prompt|completion)_tokens"\s*:\s*(\d+)')
 _CARRY = 48  # bytes kept from the previous chunk, so a key split between two chunks is still found
 _DIRECTIONS = {b"prompt": "input", b"completion": "output"}
+_MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,128})"')
 
 
 def carries_content(chunk: Any) -> bool:
@@ -47,6 +48,8 @@ class ResponseWatch:
         self.first_content: float | None = None
         self.usage: dict[str, int] = {}
         self.verdict: str | None = None
+        self.policy: str | None = None
+        self.response_model: str | None = None
 
     def start(self, headers: list[tuple[bytes, bytes]]) -> None:
         content_type = encoding = b""
@@ -58,6 +61,8 @@ class ResponseWatch:
                 encoding = value.lower()
             elif lowered == b"x-guardproxy-verdict":
                 self.verdict = value.decode("latin-1")
+            elif lowered == b"x-guardproxy-policy":
+                self.policy = value.decode("latin-1")
         plain = encoding in (b"", b"identity")
         if self._streamed_route and content_type.startswith(b"text/event-stream"):
             # A compressed stream cannot be read here: its first byte stands in for its first content.
@@ -77,6 +82,10 @@ class ResponseWatch:
             for match in _USAGE.finditer(window):
                 # The last report wins: some servers repeat cumulative usage in every chunk.
                 self.usage[_DIRECTIONS[match.group(1)]] = int(match.group(2))
+            if self.response_model is None:
+                model = _MODEL.search(window)
+                if model is not None:
+                    self.response_model = model.group(1).decode("utf-8", "replace")
             self._tail = window[-_CARRY:]
 
     def _find_first_content(self, data: bytes) -> None:
