@@ -24,6 +24,7 @@ from guardproxy.errors import ContainErrors, error_response
 from guardproxy.proxy import ENDPOINTS, guarded, passthrough
 from guardproxy.runtime import Runtime
 from guardproxy.telemetry import RequestMetrics, Telemetry, Tracing, metrics_endpoint
+from guardproxy.telemetry.logs import configure_access_log
 from guardproxy.upstream import create_client
 
 log = logging.getLogger("guardproxy")
@@ -118,4 +119,5 @@ def app_from_environment() -> Starlette:
     settings = settings_from_environment()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_access_log()
     return create_app(settings)

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from guardproxy.app import create_app
 from guardproxy.config import Settings
+from guardproxy.telemetry.logs import configure_access_log
 
 log = logging.getLogger("guardproxy")
 
@@ -30,6 +31,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, object]:
 
 def serve(settings: Settings) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its per-request INFO line is noise at proxy rates
+    configure_access_log()
     try:
         key = settings.upstream_key(os.environ)
     except ValueError as exc:

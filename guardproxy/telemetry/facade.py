@@ -18,6 +18,7 @@ from guardproxy.decisions import Outcome
 from guardproxy.engine import ChainResult
 from guardproxy.policy import PolicySet, RouteChoice
 from guardproxy.telemetry.labels import FINDING_LABEL_LIMIT, MODEL_LIMIT, NONE, LabelCap, normalise_model
+from guardproxy.telemetry.logs import access_line
 from guardproxy.telemetry.metrics import ProxyMetrics
 from guardproxy.telemetry.record import RequestTelemetry
 from guardproxy.telemetry.response_watch import ResponseWatch
@@ -101,12 +102,23 @@ class Telemetry:
             self.metrics.policy_reloads.labels("ok" if ok else "rejected").inc()
 
     def request_finished(self, record: RequestTelemetry, status: int, watch: ResponseWatch) -> None:
+        ended = time.perf_counter()
+        trace_id = None
         if record.trace is not None:
+            trace_id = format(record.trace.span.get_span_context().trace_id, "032x")
             record.trace.finish(record, status, watch)
+        upstream_seconds = record.upstream_seconds(ended)
+        access_line({
+            "request_id": record.request_id, "trace_id": trace_id, "route": record.route,
+            "model": self.model_label(record.model), "status": status,
+            "verdict": record.verdict or watch.verdict or NONE, "fired": record.fired, "failed": record.failed,
+            "latency_ms": round((ended - record.started) * 1000, 2),
+            "upstream_ms": None if upstream_seconds is None else round(upstream_seconds * 1000, 2),
+            "upstream_error": record.upstream_error,
+        })
         metrics = self.metrics
         if metrics is None:
             return
-        ended = time.perf_counter()
         route = record.route
         verdict = record.verdict or watch.verdict or NONE
         model = self.model_label(record.model)

@@ -4,6 +4,7 @@ the metrics middleware turns the notes into metrics when the response ends."""
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,12 +38,20 @@ class RequestTelemetry:
     upstream_error: str | None = None
     output_seconds: float | None = None
     trace: RequestTrace | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    fired: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
     _output_while_upstream: float = 0.0
 
     def stage_done(self, choice: RouteChoice, outcome: Outcome, stage: str) -> None:
         """A stage's verdict, findings and guard failures (for streams: the whole stream's)."""
         if self.verdict is None or VERDICT_RANK[outcome.verdict] > VERDICT_RANK[self.verdict]:
             self.verdict = outcome.verdict
+        for decision in outcome.decisions:  # names and labels only: never text
+            fired = f"{stage}:{decision.name}:{decision.label}"
+            if fired not in self.fired:
+                self.fired.append(fired)
+        self.failed.extend(f"{stage}:{failure.name}:{failure.kind}" for failure in outcome.failures)
         if self.telemetry is not None:
             self.telemetry.observe_stage(choice, outcome, stage)
 
