@@ -36,10 +36,10 @@ def wait_ready(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not become ready")
 
 
-def start(args: list[str], ready_url: str) -> subprocess.Popen[bytes]:
+def start(args: list[str], ready_url: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Run ``python <args>`` quietly and return once ``ready_url`` answers."""
     process = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "GUARDPROXY_LOG_LEVEL": "warning"})
+                               env={**os.environ, "GUARDPROXY_LOG_LEVEL": "warning", **(env or {})})
     try:
         wait_ready(ready_url)
     except RuntimeError:

@@ -1,6 +1,7 @@
-"""What metrics cost per request: the proxy with metrics on, side by side with
-the same proxy started with ``--no-metrics``, both in front of the demo upstream,
-and the cost of the telemetry calls themselves, measured in-process.
+"""What telemetry costs per request: the proxy with ``--no-metrics`` and no
+tracing, with metrics on, and with metrics on plus OpenTelemetry traces exported
+over OTLP/HTTP (to a local sink that accepts and discards them), all in front of
+the demo upstream; and the cost of the telemetry calls themselves, in-process.
 
 Each server runs in its own process; the load comes from this process with aiohttp.
 
@@ -29,6 +30,20 @@ from guardproxy.telemetry import RequestTelemetry, Telemetry
 from guardproxy.telemetry.response_watch import ResponseWatch
 
 REPO = Path(__file__).resolve().parent.parent
+# A stand-in OTLP/HTTP collector: accepts every export and discards it.
+OTLP_SINK = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class Sink(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers()
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("content-type", "application/x-protobuf"); self.end_headers()
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+"""
 KEYWORDS_ONLY = """version: 1
 name: bench
 chains:
@@ -83,15 +98,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         policy = Path(tmp) / "bench.yaml"
         policy.write_text(KEYWORDS_ONLY)
-        upstream_port, on_port, off_port = free_port(), free_port(), free_port()
+        upstream_port, on_port, off_port, otlp_port, sink_port = (free_port() for _ in range(5))
         upstream = f"http://127.0.0.1:{upstream_port}/v1"
         try:
             processes.append(start(["-m", "guardproxy.demo", "--port", str(upstream_port)], upstream + "/models"))
-            for port, flags in ((on_port, []), (off_port, ["--no-metrics"])):
+            processes.append(start(["-c", OTLP_SINK, str(sink_port)], f"http://127.0.0.1:{sink_port}/"))
+            exporting = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}"}
+            for port, flags, env in ((on_port, [], None), (off_port, ["--no-metrics"], None),
+                                     (otlp_port, [], exporting)):
                 processes.append(start(["-m", "guardproxy", "serve", "--upstream", upstream, "--policy", str(policy),
-                                        "--port", str(port), *flags], f"http://127.0.0.1:{port}/readyz"))
-            targets = {"metrics off": f"http://127.0.0.1:{off_port}/v1",
-                       "metrics on": f"http://127.0.0.1:{on_port}/v1"}
+                                        "--port", str(port), *flags], f"http://127.0.0.1:{port}/readyz", env))
+            targets = {"all off": f"http://127.0.0.1:{off_port}/v1",
+                       "metrics on": f"http://127.0.0.1:{on_port}/v1",
+                       "+ OTLP traces": f"http://127.0.0.1:{otlp_port}/v1"}
             print(f"{args.requests} chat completions per row, keyword guards in and out; latency to the last byte; "
                   f"{os.cpu_count()} CPUs shared by load, proxy and upstream")
             print(f"{'target':12} {'stream':>6} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "

@@ -28,5 +28,4 @@ def configure_access_log() -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler._guardproxy_access = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    logger.propagate = False  # its level still follows --log-level through the root logger
