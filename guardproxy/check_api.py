@@ -16,9 +16,11 @@ from starlette.responses import Response
 from guardproxy.engine import ChainResult, Engine
 from guardproxy.errors import ClientError
 from guardproxy.guards import GuardContext, Segment, UpstreamClient
+from guardproxy.policy import RouteChoice
 from guardproxy.policy.schema import Policy
 from guardproxy.proxy import read_body, verdict_headers
 from guardproxy.runtime import Runtime
+from guardproxy.telemetry import request_telemetry
 
 
 class CheckRequest(BaseModel):
@@ -71,6 +73,7 @@ async def guardrails_check(request: Request) -> Response:
     result = await run_check(runtime.engine, policy, check,
                              runtime.guard_upstream(request.headers.get("authorization")))
     tag = runtime.policies.tag(policy)
+    request_telemetry(request).stage_done(RouteChoice(policy, check.chain, tag), result, check.stage)
     text = check.text if result.verdict == "blocked" else result.texts[0]
     body_out: dict[str, Any] = {"verdict": result.verdict, "text": text, "policy": tag, "chain": check.chain,
                 "findings": findings_json(result),

@@ -192,3 +192,14 @@ def test_routes_of_other_endpoints(proxy: RunningProxy, path: str) -> None:
     samples = scrape(proxy.url)
     assert total(samples, "guardproxy_requests_total", route=route, status_code="200") == 1
     assert total(samples, "guardproxy_tokens_total", direction="input") >= 1
+
+
+def test_check_endpoint_findings_count_as_violations(proxy: RunningProxy) -> None:
+    response = httpx.post(proxy.url + "/v1/guardrails/check",
+                          json={"text": "say the forbidden phrase", "stage": "input"})
+    assert response.json()["verdict"] == "blocked"
+    metrics = httpx.get(proxy.url + "/metrics").text
+    violation = [line for line in metrics.splitlines()
+                 if line.startswith("guardproxy_violations_total{") and 'guard="keywords"' in line
+                 and 'label="banned"' in line and 'stage="input"' in line]
+    assert violation and violation[0].endswith(" 1.0")
