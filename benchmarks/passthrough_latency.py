@@ -56,6 +56,22 @@ async def measure(url: str, requests: int, concurrency: int, stream: bool) -> tu
     return latencies, requests / elapsed
 
 
+def compare(targets: dict[str, str], requests: int, concurrencies: list[int], width: int = 26) -> None:
+    """Measure each target non-streamed and streamed at each concurrency, printing p50/p99,
+    req/s and what each target adds over the first one."""
+    print(f"{'target':{width}} {'stream':>6} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+          f"{'+p50 ms':>8} {'+p99 ms':>8}")
+    for stream in (False, True):
+        for concurrency in concurrencies:
+            base: tuple[float, float] | None = None
+            for name, url in targets.items():
+                latencies, rate = asyncio.run(measure(url + "/chat/completions", requests, concurrency, stream))
+                p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+                added = "" if base is None else f"{p50 - base[0]:8.3f} {p99 - base[1]:8.3f}"
+                base = base or (p50, p99)
+                print(f"{name:{width}} {stream!s:>6} {concurrency:>4} {p50:8.2f} {p99:8.2f} {rate:8.0f} {added}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
@@ -80,18 +96,7 @@ def main() -> None:
             }
             print(f"{args.requests} chat completions per row; latency to the last byte; "
                   f"{os.cpu_count()} CPUs shared by load, proxy and upstream")
-            print(f"{'target':26} {'stream':>6} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
-                  f"{'+p50 ms':>8} {'+p99 ms':>8}")
-            for stream in (False, True):
-                for concurrency in args.concurrency:
-                    base: tuple[float, float] | None = None
-                    for name, url in targets.items():
-                        latencies, rate = asyncio.run(measure(url + "/chat/completions", args.requests,
-                                                              concurrency, stream))
-                        p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
-                        added = "" if base is None else f"{p50 - base[0]:8.2f} {p99 - base[1]:8.2f}"
-                        base = base or (p50, p99)
-                        print(f"{name:26} {stream!s:>6} {concurrency:>4} {p50:8.2f} {p99:8.2f} {rate:8.0f} {added}")
+            compare(targets, args.requests, args.concurrency)
         finally:
             stop_all(processes)
 

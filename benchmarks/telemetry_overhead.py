@@ -11,15 +11,13 @@ Each server runs in its own process; the load comes from this process with aioht
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from passthrough_latency import measure, percentile
+from passthrough_latency import compare
 from processes import free_port, start, stop_all
 
 from guardproxy.engine import ChainResult, Decision, GuardFailure, GuardRun
@@ -113,18 +111,7 @@ def main() -> None:
                        "+ OTLP traces": f"http://127.0.0.1:{otlp_port}/v1"}
             print(f"{args.requests} chat completions per row, keyword guards in and out; latency to the last byte; "
                   f"{os.cpu_count()} CPUs shared by load, proxy and upstream")
-            print(f"{'target':12} {'stream':>6} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
-                  f"{'+p50 ms':>8} {'+p99 ms':>8}")
-            for stream in (False, True):
-                for concurrency in args.concurrency:
-                    base: tuple[float, float] | None = None
-                    for name, url in targets.items():
-                        latencies, rate = asyncio.run(measure(url + "/chat/completions", args.requests,
-                                                              concurrency, stream))
-                        p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
-                        added = "" if base is None else f"{p50 - base[0]:8.3f} {p99 - base[1]:8.3f}"
-                        base = base or (p50, p99)
-                        print(f"{name:12} {stream!s:>6} {concurrency:>4} {p50:8.2f} {p99:8.2f} {rate:8.0f} {added}")
+            compare(targets, args.requests, args.concurrency, width=14)
         finally:
             stop_all(processes)
 
