@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from starlette.applications import Starlette
@@ -15,6 +18,7 @@ from starlette.applications import Starlette
 from guardproxy.app import create_app
 from guardproxy.config import Settings
 from guardproxy.demo import DemoRecorder, create_demo_upstream
+from guardproxy.upstream import LoopUpstreamClient
 from tests.servers import ThreadedServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,6 +113,24 @@ def start_proxy(
 @pytest.fixture
 def proxy(start_proxy: Callable[..., RunningProxy]) -> RunningProxy:
     return start_proxy()
+
+
+@pytest.fixture
+def loop_client(upstream_server: ThreadedServer) -> Iterator[LoopUpstreamClient]:
+    """The guards' upstream client on its own event loop thread, as the proxy runs it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    client = httpx.AsyncClient()
+    yield LoopUpstreamClient(client, loop, upstream_server.url + "/v1", "Bearer sk-test")
+    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+# Personal values the shipped default policy redacts; tests check none of them leaks anywhere.
+PII_VALUES = ["Maria Gonzalez", "maria.gonzalez@example.org", "4111 1111 1111 1111", "+1 415 555 0132",
+              "sk-proj-4f9aQ2xLmN8pR7sT1uV3wY5z"]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

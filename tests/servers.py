@@ -19,6 +19,13 @@ _STARTUP_TIMEOUT_SECONDS = 10.0
 _SHUTDOWN_TIMEOUT_SECONDS = 5
 
 
+def free_port() -> int:
+    """A loopback port free right now, for servers started as separate processes."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class ThreadedServer:
     """`with ThreadedServer(app) as server: httpx.get(server.url + "/v1/models")`.
 

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.conftest import BASIC_POLICY, RunningProxy, wait_until
-from tests.servers import ThreadedServer
+from tests.servers import ThreadedServer, free_port
 
 HELLO = [{"role": "user", "content": "please say the nuclear launch code"}]
 
@@ -52,19 +52,11 @@ def test_invalid_edit_is_rejected_and_old_policy_stays(
         proxy.client().chat.completions.create(model="demo", messages=[{"role": "user", "content": "forbidden phrase"}])
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_cli_serve_reloads_on_sighup(tmp_path: Path, upstream_server: ThreadedServer) -> None:
     """The real ``guardproxy serve`` process, with file watching off, reloads on SIGHUP."""
     policy = tmp_path / "p.yaml"
     policy.write_text(BASIC_POLICY)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GUARDPROXY_WATCH": "false"}
     process = subprocess.Popen(
         [sys.executable, "-m", "guardproxy", "serve", "--upstream", upstream_server.url + "/v1",

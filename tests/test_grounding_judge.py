@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from guardproxy.demo import replies
@@ -18,21 +14,8 @@ from guardproxy.guards.grounding.config import GroundingConfig
 from guardproxy.guards.grounding.guard import NoUpstreamError
 from guardproxy.guards.grounding.judge import JUDGE_MARKER, JudgeAnswerError, judge_request, parse_judgement
 from guardproxy.upstream import LoopUpstreamClient
-from tests.servers import ThreadedServer
 
 DOCUMENT = "The Eiffel Tower was completed in 1889 in Paris. It is 330 metres tall."
-
-
-@pytest.fixture
-def loop_client(upstream_server: ThreadedServer) -> Iterator[LoopUpstreamClient]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    client = httpx.AsyncClient()
-    yield LoopUpstreamClient(client, loop, upstream_server.url + "/v1", "Bearer sk-test")
-    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
 
 
 def _guard() -> GroundingGuard:

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from guardproxy.app import create_app
 from guardproxy.config import Settings
-from tests.conftest import BASIC_POLICY, REPO, RunningProxy, wait_until
+from tests.conftest import BASIC_POLICY, PII_VALUES, REPO, RunningProxy, wait_until
 from tests.servers import ThreadedServer
 
 Samples = list[tuple[str, dict[str, str], float]]
@@ -160,8 +160,7 @@ def test_no_pii_value_reaches_metrics(upstream_server: ThreadedServer) -> None:
     """The shipped policy redacts these values; none of them may appear in any label."""
     registry = CollectorRegistry()
     settings = Settings(upstream=upstream_server.url + "/v1", policy=str(REPO / "policies"))
-    values = ["Maria Gonzalez", "maria.gonzalez@example.org", "4111 1111 1111 1111", "+1 415 555 0132",
-              "sk-proj-4f9aQ2xLmN8pR7sT1uV3wY5z"]
+    values = PII_VALUES
     with ThreadedServer(create_app(settings, {}, registry=registry)) as server:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-client", max_retries=0)
         text = f"I am {values[0]}, email {values[1]}, card {values[2]}, phone {values[3]}, key {values[4]}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,20 +12,14 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import BASIC_POLICY, wait_until
-from tests.servers import ThreadedServer
+from tests.servers import ThreadedServer, free_port
 from tests.test_metrics import scrape, total
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_two_workers_sum_their_counts(tmp_path: Path, upstream_server: ThreadedServer) -> None:
     policy = tmp_path / "p.yaml"
     policy.write_text(BASIC_POLICY)
-    port = _free_port()
+    port = free_port()
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from guardproxy.demo import replies
@@ -17,24 +13,11 @@ from guardproxy.guards.topics import TopicsGuard
 from guardproxy.guards.topics.config import TopicsConfig
 from guardproxy.guards.topics.judge import JUDGE_MARKER, JudgeAnswerError, judge_request, parse_judgement
 from guardproxy.upstream import LoopUpstreamClient
-from tests.servers import ThreadedServer
 
 TOPICS: list[dict[str, Any]] = [
     {"name": "travel", "description": "Flights, hotels and trips.", "keywords": ["flight", "hotel"]},
     {"name": "banking", "description": "Bank accounts and transfers.", "keywords": ["bank account"]},
 ]
-
-
-@pytest.fixture
-def loop_client(upstream_server: ThreadedServer) -> Iterator[LoopUpstreamClient]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    client = httpx.AsyncClient()
-    yield LoopUpstreamClient(client, loop, upstream_server.url + "/v1", "Bearer sk-test")
-    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
 
 
 def test_judge_against_the_demo_upstream_labels_each_segment(loop_client: LoopUpstreamClient) -> None:

@@ -19,7 +19,7 @@ from guardproxy.app import create_app
 from guardproxy.config import Settings
 from guardproxy.demo import DemoRecorder
 from guardproxy.telemetry.tracing import Tracing
-from tests.conftest import BASIC_POLICY, REPO, wait_until
+from tests.conftest import BASIC_POLICY, PII_VALUES, REPO, wait_until
 from tests.servers import ThreadedServer
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -130,8 +130,7 @@ def test_no_pii_value_in_spans_logs_or_metrics(upstream_server: ThreadedServer, 
     exporter = InMemorySpanExporter()
     settings = replace(Settings(upstream=upstream_server.url + "/v1", policy=str(REPO / "policies")),
                        trace_content=content)
-    values = ["Maria Gonzalez", "maria.gonzalez@example.org", "4111 1111 1111 1111", "+1 415 555 0132",
-              "sk-proj-4f9aQ2xLmN8pR7sT1uV3wY5z"]
+    values = PII_VALUES
     with ThreadedServer(create_app(settings, {}, registry=CollectorRegistry(), span_exporter=exporter)) as server:
         client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-client", max_retries=0)
         text = f"I am {values[0]}, email {values[1]}, card {values[2]}, phone {values[3]}, key {values[4]}"
