@@ -13,19 +13,18 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
-from guardproxy.check_api import guardrails_check
 from guardproxy.config import Settings, settings_from_environment
 from guardproxy.errors import ContainErrors, error_response
-from guardproxy.proxy import ENDPOINTS, guarded, passthrough
+from guardproxy.front import ProxyFront
 from guardproxy.runtime import Runtime
-from guardproxy.telemetry import RequestMetrics, Telemetry, Tracing, metrics_endpoint
+from guardproxy.telemetry import RequestObserver, Telemetry, Tracing, metrics_endpoint
 from guardproxy.telemetry.logs import configure_access_log
-from guardproxy.upstream import create_client
+from guardproxy.upstream import create_client, create_relay_session
 
 log = logging.getLogger("guardproxy")
 
@@ -68,7 +67,9 @@ def create_telemetry(settings: Settings, environ: dict[str, str], registry: Coll
 def create_app(
     settings: Settings, environ: dict[str, str] | None = None, registry: CollectorRegistry | None = None,
     span_exporter: SpanExporter | None = None,
-) -> Starlette:
+) -> ASGIApp:
+    """The whole app: the lean front for the proxied routes (which observes them),
+    and Starlette, inside the error containment, for the rest."""
     environ = environ if environ is not None else dict(os.environ)
     telemetry = create_telemetry(settings, environ, registry, span_exporter)
     runtime = Runtime(settings, settings.upstream_key(environ), telemetry)
@@ -77,6 +78,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.client = create_client(settings.connect_timeout, settings.upstream_timeout,
                                        settings.max_connections)
+        runtime.session = create_relay_session(settings.connect_timeout, settings.upstream_timeout,
+                                               settings.max_connections)
         stop = asyncio.Event()
         watcher: asyncio.Task[None] | None = None
         try:
@@ -93,27 +96,24 @@ def create_app(
                     await asyncio.wait_for(watcher, 2)
             await runtime.client.aclose()
             runtime.client = None
+            if runtime.session is not None:
+                await runtime.session.close()
+                runtime.session = None
             runtime.engine.close()
             telemetry.close()
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route("/v1/guardrails/check", guardrails_check, methods=["POST"]),
-        *(Route(path, guarded, methods=["POST"]) for path in ENDPOINTS),
-        Route("/v1/{rest:path}", passthrough, methods=methods),
     ]
-    middleware = [Middleware(RequestMetrics, telemetry=telemetry), Middleware(ContainErrors)]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware,
-                    exception_handlers={404: _not_found, 405: _not_found})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_found})
     app.state.runtime = runtime
     app.state.telemetry = telemetry
-    return app
+    return ProxyFront(ContainErrors(app), runtime, RequestObserver(telemetry))
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> ASGIApp:
     """Factory for uvicorn workers, which get their settings through the environment
     (and, being fresh processes, no logging set-up from the CLI)."""
     settings = settings_from_environment()

@@ -10,15 +10,15 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from starlette.requests import Request
 from starlette.responses import Response
 
 from guardproxy.engine import ChainResult, Engine
 from guardproxy.errors import ClientError
+from guardproxy.exchange import Exchange
 from guardproxy.guards import GuardContext, Segment, UpstreamClient
 from guardproxy.policy import RouteChoice
 from guardproxy.policy.schema import Policy
-from guardproxy.proxy import read_body, verdict_headers
+from guardproxy.proxy import verdict_headers
 from guardproxy.runtime import Runtime
 from guardproxy.telemetry import request_telemetry
 
@@ -51,10 +51,9 @@ async def run_check(
     return await engine.run(policy, entries, [Segment(check.text, ("text",), role)], context)
 
 
-async def guardrails_check(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+async def guardrails_check(runtime: Runtime, ex: Exchange) -> Response:
     try:
-        body = await read_body(request, runtime.settings.max_body_bytes)
+        body = await ex.read_body(runtime.settings.max_body_bytes)
         try:
             check = CheckRequest.model_validate_json(body)
         except ValidationError as exc:
@@ -71,9 +70,9 @@ async def guardrails_check(request: Request) -> Response:
     except ClientError as exc:
         return exc.response()
     result = await run_check(runtime.engine, policy, check,
-                             runtime.guard_upstream(request.headers.get("authorization")))
+                             runtime.guard_upstream(ex.header("authorization")))
     tag = runtime.policies.tag(policy)
-    request_telemetry(request).stage_done(RouteChoice(policy, check.chain, tag), result, check.stage)
+    request_telemetry(ex.scope).stage_done(RouteChoice(policy, check.chain, tag), result, check.stage)
     text = check.text if result.verdict == "blocked" else result.texts[0]
     body_out: dict[str, Any] = {"verdict": result.verdict, "text": text, "policy": tag, "chain": check.chain,
                 "findings": findings_json(result),

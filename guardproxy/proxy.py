@@ -3,67 +3,62 @@
 ``/v1/chat/completions`` and ``/v1/completions`` run both stages (streamed or
 not); ``/v1/embeddings`` runs the input stage only; every other ``/v1/`` path
 is relayed untouched unless the policy denies unknown paths.
+
+These are the hot path, so they speak raw ASGI (``exchange.py``), parse each body
+once, skip a stage whose chain is empty, and forward the client's own bytes when
+no guard changed anything.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+import aiohttp
+from starlette.responses import Response
 
+from guardproxy import json_codec
 from guardproxy.decisions import append_notes, blocked_input_response, log_decision, withhold_choices
 from guardproxy.engine import VERDICT_RANK, ChainResult, Verdict
 from guardproxy.errors import ClientError, error_response
+from guardproxy.exchange import BodyReply, Exchange, RawHeaders, StreamReply, too_large
 from guardproxy.extraction import apply_texts, request_segments, response_segments
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy import RouteChoice
-from guardproxy.relay import relay_guarded, relay_raw
+from guardproxy.relay import close_upstream, relay_guarded, relay_raw
 from guardproxy.restoration import Restorer
 from guardproxy.runtime import Runtime
 from guardproxy.stream_guard import StreamGuard
 from guardproxy.telemetry import RequestTelemetry, request_telemetry
-from guardproxy.upstream import UPSTREAM_ERRORS, classify_failure, header_map, request_headers, response_headers
+from guardproxy.upstream import UPSTREAM_ERRORS, classify_failure, request_headers, response_headers
 
 log = logging.getLogger("guardproxy.proxy")
 
 ENDPOINTS = {"/v1/chat/completions": "chat", "/v1/completions": "completions", "/v1/embeddings": "embeddings"}
 _REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input"}
+_WHOLE_BODY_LIMIT = 1 << 20  # answers up to this size with a declared length are read whole, then sent at once
+Reply = Response | BodyReply | StreamReply
 
 
 def verdict_headers(verdict: Verdict, tag: str) -> dict[str, str]:
     return {"x-guardproxy-verdict": verdict, "x-guardproxy-policy": tag}
 
 
+def _raw_verdict(verdict: Verdict, tag: str) -> RawHeaders:
+    return [(b"x-guardproxy-verdict", verdict.encode()), (b"x-guardproxy-policy", tag.encode())]
+
+
 def worst(*verdicts: Verdict) -> Verdict:
     return max(verdicts, key=VERDICT_RANK.__getitem__)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ClientError(413, f"The request body is larger than the proxy's limit of {limit} bytes.",
-                          "request_too_large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ClientError(413, f"The request body is larger than the proxy's limit of {limit} bytes.",
-                              "request_too_large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_payload(body: bytes, endpoint: str, content_encoding: str | None) -> dict[str, Any]:
     if content_encoding and content_encoding.lower() != "identity":
         raise ClientError(415, "Compressed request bodies are not supported.", "unsupported_content_encoding")
     try:
-        payload = json.loads(body)
+        payload = json_codec.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ClientError(400, "We could not parse the JSON body of your request. (HINT: This likely means "
                           "you aren't using your HTTP library correctly.)", "invalid_json") from None
@@ -96,26 +91,30 @@ def take_extension(payload: dict[str, Any]) -> tuple[str, ...]:
     return tuple(documents)
 
 
-def upstream_url(runtime: Runtime, request: Request) -> str:
-    path = request.url.path.removeprefix("/v1")
-    query = request.url.query
-    return runtime.settings.upstream_base + path + (f"?{query}" if query else "")
+def upstream_url(runtime: Runtime, ex: Exchange) -> str:
+    path = ex.path.removeprefix("/v1")
+    return runtime.settings.upstream_base + path + (f"?{ex.query}" if ex.query else "")
 
 
 async def send_upstream(
-    runtime: Runtime, request: Request, body: bytes | None, identity: bool
-) -> httpx.Response:
-    headers = request_headers(request.headers.items(), runtime.upstream_key)
-    if identity:  # the proxy reads these bodies, so ask for them uncompressed
+    runtime: Runtime, ex: Exchange, body: bytes | AsyncIterator[bytes] | None, reads_body: bool
+) -> aiohttp.ClientResponse:
+    """``body``: bytes, the client's body streamed through, or None for none. ``reads_body``:
+    the proxy reads the answer, so it asks for it uncompressed and decodes it if it comes
+    compressed anyway."""
+    headers = request_headers(ex.headers, runtime.upstream_key)
+    if reads_body:
         headers = [(n, v) for n, v in headers if n.lower() != "accept-encoding"] + [("accept-encoding", "identity")]
-    content = body if body is not None else request.stream()
-    upstream_request = runtime.client.build_request(
-        request.method, upstream_url(runtime, request), headers=headers, content=content
+    record = request_telemetry(ex.scope)
+    trace_headers = record.upstream_sending(ex.method)
+    if trace_headers:  # the proxy's span is the upstream call's parent: its traceparent replaces the client's
+        headers = [(n, v) for n, v in headers if n.lower() not in trace_headers] + list(trace_headers.items())
+    assert runtime.session is not None, "the relay session is created in the app's lifespan"
+    upstream = await runtime.session.request(
+        ex.method, upstream_url(runtime, ex), headers=headers, data=body,
+        allow_redirects=False, auto_decompress=reads_body,
     )
-    record = request_telemetry(request)
-    upstream_request.headers.update(record.upstream_sending(request.method))
-    upstream = await runtime.client.send(upstream_request, stream=True)
-    record.upstream_answered(upstream.status_code)
+    record.upstream_answered(upstream.status)
     return upstream
 
 
@@ -126,64 +125,95 @@ def upstream_failure_response(exc: BaseException, headers: dict[str, str], recor
     return error_response(failure.status, failure.message, "upstream_error", failure.code, headers=headers)
 
 
-async def guarded(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    record = request_telemetry(request)
-    endpoint = ENDPOINTS[request.url.path]
+def _is_sse(upstream: aiohttp.ClientResponse) -> bool:
+    return upstream.headers.get("content-type", "").startswith("text/event-stream")
+
+
+async def relay_reply(upstream: aiohttp.ClientResponse, own: RawHeaders, record: RequestTelemetry,
+                      body_done: bool) -> BodyReply | StreamReply:
+    """The upstream's answer as it came. A small answer with a declared length is read
+    whole and sent in one piece; anything else, streams above all, is relayed as it arrives."""
+    headers = response_headers(upstream.raw_headers, decoded=False) + own
+    sse = _is_sse(upstream)
+    length = upstream.content_length
+    if not sse and length is not None and length <= _WHOLE_BODY_LIMIT:
+        try:
+            raw = await upstream.read()
+        except UPSTREAM_ERRORS as exc:
+            record.upstream_failed(exc)
+            log.warning("upstream body broke mid-way: %s", type(exc).__name__)
+            raw = b""
+        finally:
+            record.upstream_finished()
+            close_upstream(upstream)
+        return BodyReply(upstream.status, headers, raw)
+    return StreamReply(upstream.status, headers, relay_raw(upstream, sse, record), watch_disconnect=sse and body_done)
+
+
+async def guarded(runtime: Runtime, ex: Exchange) -> Reply:
+    record = request_telemetry(ex.scope)
+    endpoint = ENDPOINTS[ex.path]
     policies = runtime.policies
     documents: tuple[str, ...] = ()
     try:
-        body = await read_body(request, runtime.settings.max_body_bytes)
-        payload = parse_payload(body, endpoint, request.headers.get("content-encoding"))
+        body = await ex.read_body(runtime.settings.max_body_bytes)
+        payload = parse_payload(body, endpoint, ex.header("content-encoding"))
         has_extension = EXTENSION_FIELD in payload
         if has_extension:
             documents = take_extension(payload)
     except ClientError as exc:
-        choice = policies.select(None, header_map(request.headers.items()), request.url.path)
+        choice = policies.select(None, ex.header_map(), ex.path)
         return exc.response(verdict_headers("pass", choice.tag))
     model = payload.get("model") if isinstance(payload.get("model"), str) else None
     record.model = model
-    choice = policies.select(model, header_map(request.headers.items()), request.url.path)
-    segments = request_segments(endpoint, payload)
-    guard_upstream = runtime.guard_upstream(request.headers.get("authorization"))
-    context = GuardContext("input", endpoint, model, upstream=guard_upstream)
-    checked = await runtime.engine.run(choice.policy, choice.chain.input, segments, context)
-    log_decision(choice, checked)
-    record.stage_done(choice, checked, "input")
-    if checked.verdict == "blocked":
-        return blocked_input_response(choice, checked)
-    rewrites = checked.rewrites()
-    if rewrites:
-        apply_texts(payload, rewrites)
-    if rewrites or has_extension:
-        body = json.dumps(payload, ensure_ascii=False).encode()
+    choice = policies.select(model, ex.header_map(), ex.path)
+    input_entries = choice.chain.input
     output_entries = choice.chain.output if endpoint != "embeddings" else []
-    # This request's placeholder map: local to this call, never logged or traced.
-    restorer = Restorer(checked.restorations() if endpoint != "embeddings" else {})
+    checked: ChainResult | None = None
+    restorer = Restorer({})
+    if input_entries:
+        segments = request_segments(endpoint, payload)
+        context = GuardContext("input", endpoint, model,
+                               upstream=runtime.guard_upstream(ex.header("authorization")))
+        checked = await runtime.engine.run(choice.policy, input_entries, segments, context)
+        log_decision(choice, checked)
+        record.stage_done(choice, checked, "input")
+        if checked.verdict == "blocked":
+            return blocked_input_response(choice, checked)
+        rewrites = checked.rewrites()
+        if rewrites:
+            apply_texts(payload, rewrites)
+        if rewrites or has_extension:
+            body = json_codec.dumps(payload)
+        if endpoint != "embeddings":  # this request's placeholder map: local to this call, never logged or traced
+            restorer = Restorer(checked.restorations())
+    elif has_extension:
+        body = json_codec.dumps(payload)
+    verdict: Verdict = checked.verdict if checked is not None else "pass"
     reads_output = bool(output_entries) or bool(restorer)
     try:
-        upstream = await send_upstream(runtime, request, body, identity=reads_output)
+        upstream = await send_upstream(runtime, ex, body, reads_body=reads_output)
     except UPSTREAM_ERRORS as exc:
-        return upstream_failure_response(exc, verdict_headers(checked.verdict, choice.tag), record)
-    is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
-    if not reads_output or upstream.status_code >= 300:
-        return StreamingResponse(
-            relay_raw(upstream, is_sse, record), status_code=upstream.status_code,
-            headers=_merge(response_headers(upstream.headers.multi_items(), decoded=False),
-                           verdict_headers(checked.verdict, choice.tag)),
-        )
+        return upstream_failure_response(exc, verdict_headers(verdict, choice.tag), record)
+    if not reads_output or upstream.status >= 300:
+        return await relay_reply(upstream, _raw_verdict(verdict, choice.tag), record, body_done=True)
     # Output guards see the prompt as the model saw it (redacted), and the documents sent with it.
-    prompt = tuple(Segment(text, seg.path, seg.role) for seg, text in zip(segments, checked.texts, strict=True))
-    out_context = GuardContext("output", endpoint, model, documents, prompt, upstream=guard_upstream)
-    if is_sse:
-        return _guarded_stream(runtime, upstream, choice, checked, out_context, restorer, record)
-    return await _guarded_json(runtime, upstream, choice, checked, out_context, restorer, record)
+    if checked is not None:
+        prompt = tuple(Segment(text, seg.path, seg.role) for seg, text in zip(checked.segments, checked.texts,
+                                                                                strict=True))
+    else:
+        prompt = tuple(request_segments(endpoint, payload))
+    out_context = GuardContext("output", endpoint, model, documents, prompt,
+                               upstream=runtime.guard_upstream(ex.header("authorization")))
+    if _is_sse(upstream):
+        return _guarded_stream(runtime, upstream, choice, verdict, out_context, restorer, record)
+    return await _guarded_json(runtime, upstream, choice, verdict, out_context, restorer, record)
 
 
 def _guarded_stream(
-    runtime: Runtime, upstream: httpx.Response, choice: RouteChoice, checked: ChainResult, context: GuardContext,
-    restorer: Restorer, record: RequestTelemetry,
-) -> Response:
+    runtime: Runtime, upstream: aiohttp.ClientResponse, choice: RouteChoice, verdict: Verdict,
+    context: GuardContext, restorer: Restorer, record: RequestTelemetry,
+) -> StreamReply:
     guard = StreamGuard(runtime.engine, choice.policy, choice.chain.output, context, context.endpoint, restorer)
 
     def done(finished: StreamGuard) -> None:
@@ -192,35 +222,30 @@ def _guarded_stream(
 
     # Headers leave before the answer does, so they carry the input verdict; the
     # stream's own verdict arrives as its last SSE comment.
-    return StreamingResponse(
-        relay_guarded(upstream, guard, done, record), status_code=upstream.status_code,
-        headers=_merge(response_headers(upstream.headers.multi_items(), decoded=True),
-                       verdict_headers(checked.verdict, choice.tag)),
-    )
+    headers = response_headers(upstream.raw_headers, decoded=True) + _raw_verdict(verdict, choice.tag)
+    return StreamReply(upstream.status, headers, relay_guarded(upstream, guard, done, record), watch_disconnect=True)
 
 
 async def _guarded_json(
-    runtime: Runtime, upstream: httpx.Response, choice: RouteChoice, checked: ChainResult, context: GuardContext,
-    restorer: Restorer, record: RequestTelemetry,
-) -> Response:
+    runtime: Runtime, upstream: aiohttp.ClientResponse, choice: RouteChoice, input_verdict: Verdict,
+    context: GuardContext, restorer: Restorer, record: RequestTelemetry,
+) -> Reply:
     try:
-        raw = await upstream.aread()
+        raw = await upstream.read()
     except UPSTREAM_ERRORS as exc:
-        return upstream_failure_response(exc, verdict_headers(checked.verdict, choice.tag), record)
+        return upstream_failure_response(exc, verdict_headers(input_verdict, choice.tag), record)
     finally:
-        await upstream.aclose()
+        close_upstream(upstream)
     record.upstream_finished()
     output_started = time.perf_counter()
-    headers = response_headers(upstream.headers.multi_items(), decoded=True)
+    headers = response_headers(upstream.raw_headers, decoded=True)
     try:
-        payload = json.loads(raw)
+        payload = json_codec.loads(raw)
     except (ValueError, UnicodeDecodeError):
         payload = None
     if not isinstance(payload, dict):
-        log.warning("upstream answered %d with a body that is not a JSON object; passed unchecked",
-                    upstream.status_code)
-        return Response(raw, upstream.status_code, headers=_merge(headers, verdict_headers(checked.verdict,
-                                                                                           choice.tag)))
+        log.warning("upstream answered %d with a body that is not a JSON object; passed unchecked", upstream.status)
+        return BodyReply(upstream.status, headers + _raw_verdict(input_verdict, choice.tag), raw)
     segments = response_segments(context.endpoint, payload)
     result = await runtime.engine.run(choice.policy, choice.chain.output, segments, context)
     log_decision(choice, result)
@@ -228,49 +253,38 @@ async def _guarded_json(
     restorer.restore_result(result)
     if result.verdict == "blocked":
         withhold_choices(payload, result, context.endpoint)
-        raw = json.dumps(payload, ensure_ascii=False).encode()
+        raw = json_codec.dumps(payload)
     else:
-        if result.rewrites():
-            apply_texts(payload, result.rewrites())
+        rewrites = result.rewrites()
+        if rewrites:
+            apply_texts(payload, rewrites)
         if result.notes:
             append_notes(payload, result, context.endpoint)
-        if result.rewrites() or result.notes:
-            raw = json.dumps(payload, ensure_ascii=False).encode()
-    verdict = worst(checked.verdict, result.verdict)
+        if rewrites or result.notes:
+            raw = json_codec.dumps(payload)
+    verdict = worst(input_verdict, result.verdict)
     record.add_output_time(time.perf_counter() - output_started)
-    return Response(raw, upstream.status_code, headers=_merge(headers, verdict_headers(verdict, choice.tag)))
+    return BodyReply(upstream.status, headers + _raw_verdict(verdict, choice.tag), raw)
 
 
-def _merge(upstream_headers: list[tuple[str, str]], own: dict[str, str]) -> dict[str, str]:
-    """Starlette takes a mapping; repeated upstream headers (set-cookie) are joined."""
-    merged: dict[str, str] = {}
-    for name, value in upstream_headers:
-        key = name.lower()
-        merged[key] = f"{merged[key]}, {value}" if key in merged else value
-    merged.update(own)
-    return merged
+_ALWAYS_ALLOWED = "/v1/models"
 
 
-async def passthrough(request: Request) -> Response:
+async def passthrough(runtime: Runtime, ex: Exchange) -> Reply:
     """Any other ``/v1/`` path, body and answer streamed untouched."""
-    runtime: Runtime = request.app.state.runtime
-    choice = runtime.policies.select(None, header_map(request.headers.items()), request.url.path)
+    choice = runtime.policies.select(None, ex.header_map(), ex.path)
     headers = verdict_headers("pass", choice.tag)
-    if choice.policy.unknown_paths == "deny" and request.url.path not in ("/v1/models",) and not \
-            request.url.path.startswith("/v1/models/"):
-        return error_response(404, f"Invalid URL ({request.method} {request.url.path}): this path is not allowed "
+    if choice.policy.unknown_paths == "deny" and ex.path != _ALWAYS_ALLOWED and \
+            not ex.path.startswith(_ALWAYS_ALLOWED + "/"):
+        return error_response(404, f"Invalid URL ({ex.method} {ex.path}): this path is not allowed "
                               "by the proxy's policy.", "invalid_request_error", "unknown_url", headers=headers)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > runtime.settings.max_body_bytes:
-        return ClientError(413, "The request body is larger than the proxy's limit of "
-                           f"{runtime.settings.max_body_bytes} bytes.", "request_too_large").response(headers)
-    has_body = request.method not in ("GET", "HEAD", "DELETE", "OPTIONS")
+    if ex.declared_too_large(runtime.settings.max_body_bytes):
+        return too_large(runtime.settings.max_body_bytes).response(headers)
+    has_body = ex.method not in ("GET", "HEAD", "DELETE", "OPTIONS")
+    record = request_telemetry(ex.scope)
     try:
-        upstream = await send_upstream(runtime, request, None if has_body else b"", identity=False)
+        upstream = await send_upstream(runtime, ex, ex.stream() if has_body else None, reads_body=False)
     except UPSTREAM_ERRORS as exc:
-        return upstream_failure_response(exc, headers, request_telemetry(request))
-    is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
-    return StreamingResponse(
-        relay_raw(upstream, is_sse, request_telemetry(request)), status_code=upstream.status_code,
-        headers=_merge(response_headers(upstream.headers.multi_items(), decoded=False), headers),
-    )
+        return upstream_failure_response(exc, headers, record)
+    return await relay_reply(upstream, _raw_verdict("pass", choice.tag), record,
+                             body_done=ex.body_done or not has_body)

@@ -11,8 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import anyio
-import httpx
+import aiohttp
 
 from guardproxy.errors import error_body
 from guardproxy.stream_guard import StreamGuard
@@ -25,9 +24,13 @@ log = logging.getLogger("guardproxy.relay")
 OnDone = Callable[[str], Awaitable[None] | None]
 
 
-async def _close(response: httpx.Response) -> None:
-    with anyio.CancelScope(shield=True):
-        await response.aclose()
+def close_upstream(response: aiohttp.ClientResponse) -> None:
+    """Back to the pool when read to its end; otherwise the connection is closed,
+    which is how the upstream learns that nobody is reading any more."""
+    if response.content.at_eof():
+        response.release()
+    else:
+        response.close()
 
 
 def _midstream_error(exc: BaseException, record: RequestTelemetry) -> bytes:
@@ -37,10 +40,10 @@ def _midstream_error(exc: BaseException, record: RequestTelemetry) -> bytes:
     return encode_data(error_body(failure.message, "upstream_error", failure.code))
 
 
-async def relay_raw(response: httpx.Response, sse: bool, record: RequestTelemetry) -> AsyncIterator[bytes]:
+async def relay_raw(response: aiohttp.ClientResponse, sse: bool, record: RequestTelemetry) -> AsyncIterator[bytes]:
     """Bytes exactly as received (content encoding untouched)."""
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_any():
             yield chunk
     except UPSTREAM_ERRORS as exc:
         if sse:
@@ -50,7 +53,7 @@ async def relay_raw(response: httpx.Response, sse: bool, record: RequestTelemetr
             log.warning("upstream body broke mid-way: %s", type(exc).__name__)
     finally:
         record.upstream_finished()
-        await _close(response)
+        close_upstream(response)
 
 
 async def _timed_process(guard: StreamGuard, event: SSEEvent, record: RequestTelemetry) -> bytes:
@@ -61,12 +64,13 @@ async def _timed_process(guard: StreamGuard, event: SSEEvent, record: RequestTel
 
 
 async def relay_guarded(
-    response: httpx.Response, guard: StreamGuard, on_done: Callable[[StreamGuard], None], record: RequestTelemetry
+    response: aiohttp.ClientResponse, guard: StreamGuard, on_done: Callable[[StreamGuard], None],
+    record: RequestTelemetry,
 ) -> AsyncIterator[bytes]:
     """SSE events through the streamed output stage, whose time is noted as the proxy's overhead."""
     decoder = SSEDecoder()
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.content.iter_any():
             for event in decoder.feed(chunk):
                 out = await _timed_process(guard, event, record)
                 if out:
@@ -91,5 +95,5 @@ async def relay_guarded(
     finally:
         guard.cancel_checks()
         record.upstream_finished()
-        await _close(response)
+        close_upstream(response)
         on_done(guard)

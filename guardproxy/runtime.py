@@ -1,5 +1,5 @@
 """The running proxy's state: settings, the current policy set, the engine and
-the upstream client, plus reloading policies on file change or SIGHUP."""
+the upstream clients, plus reloading policies on file change or SIGHUP."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 from contextlib import suppress
 from pathlib import Path
 
+import aiohttp
 import httpx
 import watchfiles
 
@@ -29,6 +30,7 @@ class Runtime:
         self.engine = (ObservedEngine(settings.guard_threads, self.telemetry.observe_run) if self.telemetry.enabled
                        else Engine(settings.guard_threads))
         self._client: httpx.AsyncClient | None = None
+        self.session: aiohttp.ClientSession | None = None  # the relay's, while the app runs
         self._policies: PolicySet | None = None
         self._reload_lock = asyncio.Lock()
         self.reloads = {"ok": 0, "rejected": 0}

@@ -1,8 +1,15 @@
-"""The upstream LLM API: one pooled client, header rules and failure mapping.
+"""The upstream LLM API: pooled clients, header rules and failure mapping.
 
-The client is httpx's API on aiohttp's transport: httpx's default transport
-collapses under concurrency (450 req/s at 16 concurrent pass-through requests
-here, against 2,070 with aiohttp).
+Two clients share the upstream, each chosen by measurement (benchmarks/README.md):
+
+- the relay, which every proxied request crosses, uses an ``aiohttp`` session
+  directly: httpx's default transport collapses under concurrency (450 req/s at
+  16 concurrent pass-through requests here), and httpx's API even over
+  httpx-aiohttp's transport halves a relay's throughput (3,330 req/s against
+  8,670 for the same relay on aiohttp at 16 concurrent requests);
+- guards that call a model (moderation, an LLM judge) use httpx's API on
+  httpx-aiohttp's transport, where a call costs a model's latency and the API's
+  convenience costs nothing that shows.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ HOP_BY_HOP = frozenset(
 _REQUEST_DROP = HOP_BY_HOP | {"host", "content-length"}
 _RESPONSE_DROP = HOP_BY_HOP | {"content-length", "date", "server"}
 OWN_PREFIX = "x-guardproxy-"
+_RESPONSE_DROP_RAW = frozenset(name.encode() for name in _RESPONSE_DROP)
+_OWN_PREFIX_RAW = OWN_PREFIX.encode()
 
 
 def _listed_in_connection(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -53,14 +62,18 @@ def request_headers(incoming: Iterable[tuple[str, str]], upstream_key: str | Non
     return out
 
 
-def response_headers(incoming: Iterable[tuple[str, str]], decoded: bool) -> list[tuple[str, str]]:
-    """Upstream response headers for the client. ``decoded`` drops the content
-    encoding too, for bodies the proxy read (and possibly rewrote)."""
-    items = list(incoming)
-    drop = _RESPONSE_DROP | _listed_in_connection(items)
+def response_headers(incoming: Iterable[tuple[bytes, bytes]], decoded: bool) -> list[tuple[bytes, bytes]]:
+    """Upstream response headers for the client, names in lower case as ASGI wants
+    them. ``decoded`` drops the content encoding too, for bodies the proxy read
+    (and possibly rewrote)."""
+    items = [(name.lower(), value) for name, value in incoming]
+    drop = _RESPONSE_DROP_RAW
+    if any(name == b"connection" for name, _ in items):
+        named = _listed_in_connection((n.decode("latin-1"), v.decode("latin-1")) for n, v in items)
+        drop = drop | {name.encode("latin-1") for name in named}
     if decoded:
-        drop = drop | {"content-encoding"}
-    return [(n, v) for n, v in items if n.lower() not in drop and not n.lower().startswith(OWN_PREFIX)]
+        drop = drop | {b"content-encoding"}
+    return [(n, v) for n, v in items if n not in drop and not n.startswith(_OWN_PREFIX_RAW)]
 
 
 @dataclass(frozen=True)
@@ -73,11 +86,13 @@ class UpstreamFailure:
 def classify_failure(exc: BaseException) -> UpstreamFailure:
     """Map a transport exception to 502 (unreachable, broken) or 504 (timed out).
 
-    Looks at the aiohttp cause first: httpx-aiohttp maps a refused connection
-    to ``httpx.ConnectTimeout``, which would otherwise read as a timeout.
+    The relay raises aiohttp's exceptions; the guards' httpx client raises httpx's,
+    whose aiohttp cause is read first: httpx-aiohttp maps a refused connection to
+    ``httpx.ConnectTimeout``, which would otherwise read as a timeout.
     """
     cause = exc.__cause__ if exc.__cause__ is not None else exc
-    if isinstance(cause, aiohttp.ClientConnectorError) or isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, (aiohttp.ClientConnectorError, httpx.ConnectError)) or isinstance(
+            cause, aiohttp.ClientConnectorError):
         return UpstreamFailure(502, "upstream_unreachable", "The upstream API could not be reached.")
     if isinstance(cause, (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError)) or (
         cause is exc and isinstance(exc, httpx.TimeoutException)
@@ -89,6 +104,27 @@ def classify_failure(exc: BaseException) -> UpstreamFailure:
 UPSTREAM_ERRORS: tuple[type[BaseException], ...] = (
     httpx.HTTPError, aiohttp.ClientError, TimeoutError, asyncio.TimeoutError, OSError,
 )
+
+
+def create_relay_session(connect_timeout: float, read_timeout: float, max_connections: int) -> aiohttp.ClientSession:
+    """The relay's pooled session, created in the app's lifespan.
+
+    Bodies arrive as sent (``auto_decompress`` off; a request that reads them asks
+    for identity and decodes), and aiohttp adds none of its own headers: what the
+    upstream sees is what the client sent, less the hop-by-hop headers.
+    ``read_timeout`` is the longest silence allowed between bytes from the upstream,
+    which for a stream is the gap between two chunks; waiting for a pooled
+    connection and connecting share ``connect_timeout + read_timeout``.
+    """
+    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections, ttl_dns_cache=60,
+                                     enable_cleanup_closed=False)
+    timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout + read_timeout,
+                                    sock_connect=connect_timeout, sock_read=read_timeout)
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False, trust_env=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 def create_client(connect_timeout: float, read_timeout: float, max_connections: int) -> httpx.AsyncClient:

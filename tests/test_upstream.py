@@ -28,9 +28,15 @@ def test_request_headers_drop_hop_by_hop_and_own_and_replace_key() -> None:
 
 
 def test_response_headers_drop_encoding_only_when_decoded() -> None:
-    incoming = [("content-encoding", "gzip"), ("content-length", "10"), ("retry-after", "7"), ("server", "u")]
-    assert response_headers(incoming, decoded=False) == [("content-encoding", "gzip"), ("retry-after", "7")]
-    assert response_headers(incoming, decoded=True) == [("retry-after", "7")]
+    incoming = [(b"Content-Encoding", b"gzip"), (b"content-length", b"10"), (b"Retry-After", b"7"),
+                (b"server", b"u"), (b"X-GuardProxy-Verdict", b"spoofed")]
+    assert response_headers(incoming, decoded=False) == [(b"content-encoding", b"gzip"), (b"retry-after", b"7")]
+    assert response_headers(incoming, decoded=True) == [(b"retry-after", b"7")]
+
+
+def test_response_headers_drop_those_named_in_connection() -> None:
+    incoming = [(b"Connection", b"close, X-Hop"), (b"x-hop", b"1"), (b"x-request-id", b"r")]
+    assert response_headers(incoming, decoded=False) == [(b"x-request-id", b"r")]
 
 
 def test_failure_mapping_reads_the_aiohttp_cause() -> None:

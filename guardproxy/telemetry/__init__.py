@@ -3,19 +3,20 @@
 What the rest of the proxy touches:
 
 - ``Telemetry``: built once by the app factory (``guardproxy.app.create_app``);
-- ``RequestTelemetry`` and ``request_telemetry(request)``: one request's notes
+- ``RequestTelemetry`` and ``request_telemetry(scope)``: one request's notes
   (model, stage outcomes, upstream timing and failures), reported when the response ends;
-- ``RequestMetrics`` (middleware), ``ObservedEngine``, ``metrics_endpoint``, ``Tracing``: wired by the factory.
+- ``RequestObserver`` (used by the proxy's front), ``ObservedEngine``, ``metrics_endpoint``,
+  ``Tracing``: wired by the factory.
 
 Guards never see any of it.
 """
 
 from guardproxy.telemetry.exposition import metrics_endpoint
 from guardproxy.telemetry.facade import Telemetry
-from guardproxy.telemetry.middleware import RequestMetrics
 from guardproxy.telemetry.observed_engine import ObservedEngine
+from guardproxy.telemetry.observer import RequestObserver
 from guardproxy.telemetry.record import RequestTelemetry, request_telemetry
 from guardproxy.telemetry.tracing import Tracing
 
-__all__ = ["ObservedEngine", "RequestMetrics", "RequestTelemetry", "Telemetry", "Tracing", "metrics_endpoint",
+__all__ = ["ObservedEngine", "RequestObserver", "RequestTelemetry", "Telemetry", "Tracing", "metrics_endpoint",
            "request_telemetry"]

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from starlette.requests import Request
+from starlette.types import Scope
 
 from guardproxy.decisions import Outcome
 from guardproxy.engine import VERDICT_RANK, Verdict
@@ -93,7 +93,7 @@ class RequestTelemetry:
         return max(0.0, done - self.upstream_sent - self._output_while_upstream)
 
 
-def request_telemetry(request: Request) -> RequestTelemetry:
+def request_telemetry(scope: Scope) -> RequestTelemetry:
     """The request's record, or a detached one when metrics are off."""
-    record = request.scope.get(SCOPE_KEY)
+    record = scope.get(SCOPE_KEY)
     return record if isinstance(record, RequestTelemetry) else RequestTelemetry(None, "passthrough")
