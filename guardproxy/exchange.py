@@ -62,14 +62,26 @@ class Exchange:
         """The whole body; 413 past ``limit`` bytes, declared or counted."""
         if self.declared_too_large(limit):
             raise too_large(limit)
-        chunks: list[bytes] = []
-        size = 0
+        message = await self.receive()  # most bodies come in one message
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            self.body_done = True
+            body: bytes = message.get("body", b"")
+            if len(body) > limit:
+                raise too_large(limit)
+            return body
+        if message["type"] == "http.disconnect":
+            self.body_done = True
+            raise ClientDisconnected
+        chunks: list[bytes] = [message.get("body", b"")]
+        size = len(chunks[0])
+        if size > limit:
+            raise too_large(limit)
         async for chunk in self.stream():
             size += len(chunk)
             if size > limit:
                 raise too_large(limit)
             chunks.append(chunk)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return b"".join(chunks)
 
     async def stream(self) -> AsyncIterator[bytes]:
         while not self.body_done:

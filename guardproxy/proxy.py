@@ -38,6 +38,7 @@ log = logging.getLogger("guardproxy.proxy")
 
 ENDPOINTS = {"/v1/chat/completions": "chat", "/v1/completions": "completions", "/v1/embeddings": "embeddings"}
 _REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input"}
+_NO_RESTORING = Restorer({})
 _WHOLE_BODY_LIMIT = 1 << 20  # answers up to this size with a declared length are read whole, then sent at once
 Reply = Response | BodyReply | StreamReply
 
@@ -170,7 +171,7 @@ async def guarded(runtime: Runtime, ex: Exchange) -> Reply:
     input_entries = choice.chain.input
     output_entries = choice.chain.output if endpoint != "embeddings" else []
     checked: ChainResult | None = None
-    restorer = Restorer({})
+    restorer = _NO_RESTORING
     if input_entries:
         segments = request_segments(endpoint, payload)
         context = GuardContext("input", endpoint, model,

@@ -26,6 +26,8 @@ def _uvicorn_options(settings: Settings) -> dict[str, object]:
         "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
         "log_level": settings.log_level.lower(), "server_header": False, "timeout_graceful_shutdown": 10,
         "access_log": settings.log_level.lower() == "debug",
+        # The proxy never reads the client's address, so X-Forwarded-* need not be parsed per request.
+        "proxy_headers": False,
     }
 
 

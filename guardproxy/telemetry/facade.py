@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import multiprocess as prometheus_multiprocess
 
 from guardproxy.decisions import Outcome
@@ -41,6 +42,8 @@ class Telemetry:
         self._models = LabelCap(MODEL_LIMIT)
         self._finding_labels = LabelCap(FINDING_LABEL_LIMIT)
         self._policy_series: list[tuple[str, str]] = []
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._model_names: dict[str, str] = {}
         if self.metrics is not None:  # series that alerts take increase() of must exist before the first event
             for result in ("ok", "rejected"):
                 self.metrics.policy_reloads.labels(result)
@@ -57,8 +60,15 @@ class Telemetry:
         return self.metrics is not None or self.tracing is not None
 
     def model_label(self, model: str | None) -> str:
-        name = normalise_model(model)
-        return name if name == NONE else self._models(name)
+        if model is None:
+            return NONE
+        label = self._model_names.get(model)
+        if label is None:
+            name = normalise_model(model)
+            label = name if name == NONE else self._models(name)
+            if len(self._model_names) < 4 * MODEL_LIMIT:  # client-chosen: bounded
+                self._model_names[model] = label
+        return label
 
     def observe_run(self, result: ChainResult, started_ns: int = 0, actions: Mapping[str, str] | None = None) -> None:
         """Every engine run: how long each guard took (``started_ns``: wall clock at the run's start)."""
@@ -67,7 +77,7 @@ class Telemetry:
         if self.metrics is None:
             return
         for run in result.runs:
-            self.metrics.guard_duration.labels(run.guard, result.stage).observe(run.seconds)
+            self._child(self.metrics.guard_duration, run.guard, result.stage).observe(run.seconds)
 
     def observe_stage(self, choice: RouteChoice, outcome: Outcome, stage: str) -> None:
         """A finished stage: one count per finding, one per guard failure."""
@@ -77,8 +87,8 @@ class Telemetry:
         for d in outcome.decisions:
             if d.segment < 0:  # the block a failing guard caused, counted as a guard error below
                 continue
-            self.metrics.violations.labels(policy, chain, d.guard, stage, d.action, d.mode,
-                                           self._finding_labels(d.label)).inc()
+            self._child(self.metrics.violations, policy, chain, d.guard, stage, d.action, d.mode,
+                        self._finding_labels(d.label)).inc()
         for f in outcome.failures:
             self.metrics.guard_errors.labels(f.guard, stage, _ERROR_KINDS[f.kind],
                                              "blocked" if f.blocked else "bypassed").inc()
@@ -107,36 +117,46 @@ class Telemetry:
         if record.trace is not None:
             trace_id = format(record.trace.span.get_span_context().trace_id, "032x")
             record.trace.finish(record, status, watch)
-        upstream_seconds = record.upstream_seconds(ended)
+        upstream = record.upstream_seconds(ended)
+        verdict = record.verdict or watch.verdict or NONE
+        model = self.model_label(record.model)
         access_line({
             "request_id": record.request_id, "trace_id": trace_id, "route": record.route,
-            "model": self.model_label(record.model), "status": status,
-            "verdict": record.verdict or watch.verdict or NONE, "fired": record.fired, "failed": record.failed,
+            "model": model, "status": status, "verdict": verdict, "fired": record.fired, "failed": record.failed,
             "latency_ms": round((ended - record.started) * 1000, 2),
-            "upstream_ms": None if upstream_seconds is None else round(upstream_seconds * 1000, 2),
+            "upstream_ms": None if upstream is None else round(upstream * 1000, 2),
             "upstream_error": record.upstream_error,
         })
         metrics = self.metrics
         if metrics is None:
             return
         route = record.route
-        verdict = record.verdict or watch.verdict or NONE
-        model = self.model_label(record.model)
-        metrics.requests.labels(route, model, verdict, str(status)).inc()
-        metrics.request_duration.labels(route).observe(ended - record.started)
+        child = self._child
+        child(metrics.requests, route, model, verdict, str(status)).inc()
+        child(metrics.request_duration, route).observe(ended - record.started)
         sent = record.upstream_sent
-        metrics.overhead.labels(route, "input").observe((sent if sent is not None else ended) - record.started)
+        child(metrics.overhead, route, "input").observe((sent if sent is not None else ended) - record.started)
         if record.output_seconds is not None:
-            metrics.overhead.labels(route, "output").observe(record.output_seconds)
-        upstream = record.upstream_seconds(ended)
+            child(metrics.overhead, route, "output").observe(record.output_seconds)
         if upstream is not None:
-            metrics.upstream_duration.labels(route).observe(upstream)
+            child(metrics.upstream_duration, route).observe(upstream)
         if record.upstream_error is not None:
-            metrics.upstream_errors.labels(record.upstream_error).inc()
+            child(metrics.upstream_errors, record.upstream_error).inc()
         if watch.first_content is not None:
-            metrics.time_to_first_token.labels(route).observe(watch.first_content - record.started)
+            child(metrics.time_to_first_token, route).observe(watch.first_content - record.started)
         for direction, count in watch.usage.items():
-            metrics.tokens.labels(model, direction).inc(count)
+            child(metrics.tokens, model, direction).inc(count)
+
+    def _child(self, family: Counter | Histogram, *labels: str) -> Any:
+        """``family.labels(*labels)``, remembered: prometheus-client takes a lock and
+        builds a key on every call, which adds up at thousands of requests a second.
+        Label values are bounded (see labels.py), and so is this cache."""
+        key = (id(family), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = family.labels(*labels)
+            self._children[key] = child
+        return child
 
     def close(self) -> None:
         """At worker exit: flush queued spans; drop this process's live gauges from the shared directory."""
