@@ -57,3 +57,9 @@ def test_monitor_mode_reports_would_be_action(start_proxy: Callable[..., Running
     response = proxy.client().chat.completions.with_raw_response.create(
         model="demo", messages=[{"role": "user", "content": "danger ahead"}])
     assert response.headers["x-guardproxy-verdict"] == "flagged"  # not blocked: monitor only records
+
+
+def test_other_methods_on_the_check_path_get_405(proxy: RunningProxy, recorder: DemoRecorder) -> None:
+    response = httpx.get(proxy.url + "/v1/guardrails/check")
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    assert recorder.requests == []

@@ -109,3 +109,13 @@ def test_fifty_concurrent_requests_each_get_their_own_values(
         assert not any(other in answer for other in others)
     upstream_bodies = " ".join(r.body.decode() for r in recorder.requests)
     assert "@example.com" not in upstream_bodies  # every email left redacted
+
+
+def test_a_rewritten_body_keeps_every_other_field_exactly(pii_proxy: RunningProxy, recorder: DemoRecorder) -> None:
+    pii_proxy.client().chat.completions.create(
+        model="demo", messages=[{"role": "user", "content": MESSAGE}],
+        extra_body={"seed": 123456789012345678901234567890, "metadata": {"note": "héllo 🙂"}})
+    sent = recorder.last()
+    assert "<PERSON_1>" in sent.json["messages"][0]["content"]
+    assert sent.json["seed"] == 123456789012345678901234567890  # not a float: no digit lost
+    assert sent.json["metadata"] == {"note": "héllo 🙂"}
