@@ -136,3 +136,12 @@ def test_default_thresholds_follow_the_detector() -> None:
 def test_invalid_keys_are_rejected(keys: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         ToxicityConfig.model_validate(keys)
+
+
+def test_the_scorer_gives_exactly_what_the_wheels_model_gives() -> None:
+    from profanity_check import predict_prob
+
+    texts = ["you are an idiot", "what a lovely day", "I hate all of them, the filthy animals",
+             "f*** this s***", "Paris is the capital of France.", "", "shut up you stupid cow"]
+    expected = np.asarray(predict_prob(texts), dtype=np.float64)
+    assert np.allclose(ProfanityScorer().score(texts), expected, rtol=0, atol=1e-12)
