@@ -40,9 +40,17 @@ test: $(VENV)/.installed-test test-setup
 	$(BIN)/mypy guardproxy
 	bash deploy/check-helm.sh
 
-## Added latency of the proxy with no guards, against calling the demo upstream directly.
-bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/passthrough_latency.py
+## The benchmark suite (benchmarks/README.md): pass-through against a reference relay and LiteLLM,
+## time to first token, cost of guards, scaling, memory, workers; about 15 minutes. Installs Debian's wrk
+## if missing, and LiteLLM into benchmarks/.litellm-venv on first use. `make bench BENCH_ARGS=--quick`
+## for a smoke run; BENCH_ARGS="--only ttft,guards" for some sections.
+bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null 2>&1)) || \
+	  (echo "bench: could not install wrk (apt-get install wrk)" && false)
+	$(BIN)/python benchmarks/suite.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -5,9 +5,11 @@ benchmark measures: a raw asyncio protocol on uvloop with httptools parsing.
   usage, or, when the body asks for ``"stream": true``, an SSE stream of
   ``--chunks`` content deltas (``--chunk-delay-ms`` apart), a final chunk and
   ``[DONE]``, sent with chunked transfer encoding so the connection is kept.
+  ``--paced-events N`` paces only the first N events and sends the rest at once,
+  for time-to-first-token runs that need not wait out the whole answer.
 - ``GET /v1/models``: a one-model list. Anything else: an OpenAI-style 404.
 
-    python benchmarks/fast_upstream.py --port 9100 [--chunks 20] [--chunk-delay-ms 0]
+    python benchmarks/fast_upstream.py --port 9100 [--chunks 20] [--chunk-delay-ms 0] [--paced-events 0]
 """
 
 from __future__ import annotations
@@ -61,10 +63,11 @@ _NOT_FOUND = json.dumps({"error": {"message": "Unknown URL", "type": "invalid_re
 
 
 class Answers:
-    def __init__(self, chunks: int, delay: float) -> None:
+    def __init__(self, chunks: int, delay: float, paced_events: int = 0) -> None:
         self.json = _json_answer("gpt-4o-mini")
         self.events = _sse_events("gpt-4o-mini", chunks)
         self.delay = delay
+        self.paced_events = paced_events or len(self.events)
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -124,7 +127,7 @@ class UpstreamProtocol(asyncio.Protocol):
     async def _paced(self) -> None:
         assert self.transport is not None
         for i, event in enumerate(self.answers.events):
-            if i:
+            if 0 < i < self.answers.paced_events:
                 await asyncio.sleep(self.answers.delay)
             if self.transport.is_closing():
                 return
@@ -145,8 +148,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--chunks", type=int, default=20, help="content deltas in a streamed answer")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="pause between streamed events")
+    parser.add_argument("--paced-events", type=int, default=0,
+                        help="pause only before the first N events, send the rest at once (0: pace them all)")
     args = parser.parse_args()
-    uvloop.run(serve(args.host, args.port, Answers(args.chunks, args.chunk_delay_ms / 1000)))
+    uvloop.run(serve(args.host, args.port, Answers(args.chunks, args.chunk_delay_ms / 1000, args.paced_events)))
 
 
 if __name__ == "__main__":

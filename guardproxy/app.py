@@ -119,5 +119,6 @@ def app_from_environment() -> ASGIApp:
     settings = settings_from_environment()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
     configure_access_log()
     return create_app(settings)

@@ -33,6 +33,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, object]:
 
 def serve(settings: Settings) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its per-request INFO line is noise at proxy rates
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected" for any file in the directory
     configure_access_log()
     try:
         key = settings.upstream_key(os.environ)
