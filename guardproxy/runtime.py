@@ -4,6 +4,7 @@ the upstream clients, plus reloading policies on file change or SIGHUP."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from contextlib import suppress
@@ -20,6 +21,15 @@ from guardproxy.telemetry import ObservedEngine, Telemetry
 from guardproxy.upstream import LoopUpstreamClient
 
 log = logging.getLogger("guardproxy.policy")
+
+
+def settle_heap() -> None:
+    """Move everything loaded so far (models, recognizers, modules) out of the cyclic
+    garbage collector's sight. A full collection over a loaded PII, topics and
+    toxicity stack takes 30 to 40 ms and stops the event loop while it runs: a p99
+    spike for every request in flight. These objects live as long as the process."""
+    gc.collect()
+    gc.freeze()
 
 
 class Runtime:
@@ -72,6 +82,7 @@ class Runtime:
         self._policies = await asyncio.to_thread(self._load)
         self.telemetry.policy_loaded(self._policies)
         log.info("policy loaded: %s from %s", self._policies.digest, self.settings.policy)
+        settle_heap()
 
     async def reload(self, reason: str) -> bool:
         """Swap in the policy on disk if it is valid; otherwise keep the current one."""
@@ -96,6 +107,7 @@ class Runtime:
             self.telemetry.policy_reloaded(ok=True)
             self.telemetry.policy_loaded(policies)
             log.info("policy reloaded (%s): %s -> %s", reason, old, policies.digest)
+            settle_heap()
             return True
 
     def _is_policy_file(self, changed: str) -> bool:
