@@ -25,3 +25,32 @@ def test_vectors_are_normalised_and_distinguish_sentences() -> None:
     vectors = shared_encoder().encode(["book a flight to Rome", "what is my checking balance"])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert float(vectors[0] @ vectors[1]) < 0.5
+
+
+def test_texts_run_in_length_groups_get_the_vectors_they_get_alone() -> None:
+    texts = ["hi", "book a flight to Rome next Friday", "hi", "what is my checking balance",
+             "A much longer sentence about the quarterly report, the budget and the offsite in Lisbon next spring."]
+    encoder = shared_encoder()
+    together = encoder.encode(texts)
+    alone = np.vstack([encoder.encode([text]) for text in texts])
+    assert np.array_equal(together, alone)
+
+
+def test_length_groups_cover_every_text_once_and_save_padding() -> None:
+    from guardproxy.embeddings import _MAX_GROUP, _length_groups
+
+    assert _length_groups([]) == []
+    assert _length_groups([24, 18, 8]) == [[2], [1, 0]]  # 8 alone; padding 18 to 24 is cheaper than a run
+    groups = _length_groups([12] * 70)
+    assert sorted(i for group in groups for i in group) == list(range(70))
+    assert max(len(group) for group in groups) <= _MAX_GROUP
+
+
+def test_onnxruntime_loads_only_with_the_encoder() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport guardproxy.app\nprint('onnxruntime' in sys.modules)\n"
+            "from guardproxy.embeddings import shared_encoder\nshared_encoder()\nprint('onnxruntime' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]

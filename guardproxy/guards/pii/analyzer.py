@@ -3,7 +3,8 @@ that never touch the network.
 
 The NLP engine (the spaCy model, ~0.6 s to load) is shared by every PII guard
 in the process; each guard gets its own recognizer registry, since policies
-add their own patterns and deny lists.
+add their own patterns and deny lists. The engine (``nlp.PiiNlpEngine``) runs
+only the spaCy components whose output a recognizer reads, where it reads it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from typing import Literal
 
 import tldextract
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
-from presidio_analyzer.nlp_engine import NlpEngine, NoOpNlpEngine, SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NlpEngine, NoOpNlpEngine
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+from guardproxy.guards.pii.context import ContextEnhancer
+from guardproxy.guards.pii.nlp import PiiNlpEngine
 
 NlpMode = Literal["ner", "pattern"]
 
@@ -49,7 +53,7 @@ def shared_nlp_engine(mode: NlpMode, language: str) -> NlpEngine:
             model = SPACY_MODELS.get(language)
             if model is None:
                 raise ValueError(f"no spaCy model is shipped for language {language!r}")
-            engine = SpacyNlpEngine(models=[{"lang_code": language, "model_name": model}])
+            engine = PiiNlpEngine(models=[{"lang_code": language, "model_name": model}])
         engine.load()
         log.info("PII NLP engine loaded: %s/%s", mode, language)
         return engine
@@ -59,8 +63,16 @@ def build_analyzer(
     mode: NlpMode, language: str, extra: Sequence[EntityRecognizer], remove: Sequence[str] = ()
 ) -> AnalyzerEngine:
     """An analyzer with Presidio's predefined recognizers, minus ``remove`` (by
-    recognizer name) and the network-bound email recognizer, plus ``extra``."""
+    recognizer name) and the network-bound email recognizer, plus ``extra``.
+
+    Keeping Presidio's ``SpacyRecognizer`` (the stock baseline of ``benchmarks/pii_quality.py``)
+    keeps Presidio's own engine too: that recognizer reports spaCy's entities exactly as the full
+    pipeline makes them, parser included, while ``PiiNlpEngine`` was validated with the guard's
+    ``ContextualNerRecognizer``. Both share the one loaded model.
+    """
     engine = shared_nlp_engine(mode, language)
+    if isinstance(engine, PiiNlpEngine) and "SpacyRecognizer" not in remove:
+        engine = engine.full_pipeline()
     # Presidio warns once per recognizer of every other language it skips; that is not news.
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     registry = RecognizerRegistry(supported_languages=[language])
@@ -70,4 +82,7 @@ def build_analyzer(
     registry.add_recognizer(OfflineEmailRecognizer(supported_language=language))
     for recognizer in extra:
         registry.add_recognizer(recognizer)
-    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=[language])
+    # Presidio warns that a lemma enhancer has no lemmas to read under the no-op engine; it then keeps its default.
+    enhancer = ContextEnhancer() if isinstance(engine, PiiNlpEngine) else None
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=[language],
+                          context_aware_enhancer=enhancer)

@@ -1,9 +1,10 @@
-"""Running Presidio over a request's segments: cached, batched, thread-safe.
+"""Running Presidio over a request's segments: cached and thread-safe.
 
 Chat clients resend the whole history every turn, so most segments of a request
 were analysed before. Results are cached in a bounded LRU keyed on a hash of
 the text (the guard instance fixes the settings), holding offsets, types and
-scores, never text. The rest are analysed in one batch (``nlp.pipe``).
+scores, never text. The rest are analysed one by one: the spaCy work of each
+runs as its recognizers read it (``nlp.PiiNlpEngine``), which locks spaCy itself.
 """
 
 from __future__ import annotations
@@ -59,20 +60,12 @@ class DetectionCache:
                 self._items.popitem(last=False)
 
 
-# spaCy pipelines are not documented as thread-safe; one NLP pass at a time per process.
-_nlp_lock = threading.Lock()
-
-
 def analyze_batch(
     analyzer: AnalyzerEngine, texts: Sequence[str], language: str, entities: Sequence[str], threshold: float
 ) -> list[tuple[Detection, ...]]:
-    """Analyse texts in one NLP batch; one tuple of detections per text."""
-    if not texts:
-        return []
-    with _nlp_lock:
-        artifacts = list(analyzer.nlp_engine.process_batch(list(texts), language, batch_size=max(1, len(texts))))
+    """One tuple of detections per text."""
     out = []
-    for text, nlp_artifacts in artifacts:
+    for text, nlp_artifacts in analyzer.nlp_engine.process_batch(list(texts), language):
         results: list[RecognizerResult] = analyzer.analyze(
             text=str(text), language=language, entities=list(entities), score_threshold=threshold,
             nlp_artifacts=nlp_artifacts,

@@ -44,6 +44,7 @@ class _Unit:
 class TopicsGuard:
     Config: ClassVar[type[GuardConfig]] = TopicsConfig
     cpu_bound: ClassVar[bool] = True
+    cacheable = property(lambda self: self.config.method != "llm")  # the judge is the upstream
 
     def __init__(self, config: TopicsConfig) -> None:
         self.config = config

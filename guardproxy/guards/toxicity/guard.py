@@ -26,6 +26,7 @@ LABEL = "toxicity"
 class ToxicityGuard:
     Config: ClassVar[type[GuardConfig]] = ToxicityConfig
     cpu_bound: ClassVar[bool] = True
+    cacheable = property(lambda self: self.config.detector == "profanity")  # moderation asks the upstream
 
     def __init__(self, config: ToxicityConfig) -> None:
         self.config = config

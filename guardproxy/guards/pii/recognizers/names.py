@@ -4,6 +4,7 @@ and an email address built from the name. English cue phrases only; no list of n
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import regex
@@ -42,16 +43,20 @@ _BLANK_LINE = regex.compile(r"\n[ \t>]*(?=\n)")
 _TRAILING_BLANK = regex.compile(r"(?:\n[ \t>]*)+$")
 
 
-def find_cued_names(text: str) -> Iterator[tuple[int, int, float]]:
-    """Names ``(start, end, score)`` given away by a cue phrase or by a letter head above an address."""
+@functools.lru_cache(maxsize=64)
+def find_cued_names(text: str) -> tuple[tuple[int, int, float], ...]:
+    """Names ``(start, end, score)`` given away by a cue phrase or by a letter head above an address.
+    Cached because the NER recognizer asks too."""
+    found = []
     for pattern, score in _PERSON_CUES:
         for match in pattern.finditer(text):
             name = match.group("name")
             if not NOT_A_NAME.fullmatch(name.split()[0]) and not ORG_WORD.search(name):
-                yield match.start("name"), match.end("name"), score
+                found.append((match.start("name"), match.end("name"), score))
     for start, _, _ in find_addresses(text):
-        yield from _recipients(text, start)
-    yield from _email_owners(text)
+        found.extend(_recipients(text, start))
+    found.extend(_email_owners(text))
+    return tuple(found)
 
 
 def _email_owners(text: str) -> Iterator[tuple[int, int, float]]:

@@ -10,6 +10,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.tokens import Span
 
+from guardproxy.guards.pii.nlp import tagged_tokens
 from guardproxy.guards.pii.recognizers.addresses import find_addresses
 from guardproxy.guards.pii.recognizers.base import Recognizer, names_wanted
 from guardproxy.guards.pii.recognizers.mentions import list_members, repeats, speakers
@@ -66,7 +67,7 @@ def _recased_people(text: str, nlp_artifacts: NlpArtifacts, language: str) -> It
     if engine is None or regex.search(r"\p{Lu}", regex.sub(r"\bI\b", "", text)):
         return
     chars = list(text)
-    for token in nlp_artifacts.tokens:
+    for token in tagged_tokens(nlp_artifacts):
         first = chars[token.idx]
         if token.pos_ == "PROPN" and len(first.upper()) == 1:
             chars[token.idx] = first.upper()
