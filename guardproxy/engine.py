@@ -1,6 +1,8 @@
 """Running a chain of guards over text segments and deciding what happens.
 
-Guards in a stage all see the original text and run concurrently; their
+Guards in a stage all see the original text and run concurrently (CPU-bound
+ones in the guard pool, ``guard_pool.py``; a guard's findings for segments it
+has seen before may come from its findings cache, ``findings_cache.py``); their
 findings are then combined. Any enforced block wins; otherwise enforced
 redactions are merged and applied; any other finding makes the verdict
 ``flagged``. Monitor mode computes everything and changes nothing. A guard
@@ -10,20 +12,22 @@ closed, ``allow`` fails open. Offsets in decisions index the original text.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
 from guardproxy.errors import describe_error
+from guardproxy.findings_cache import CacheLookup, FindingsCache, SegmentKey, segment_key
+from guardproxy.guard_pool import Failure, GuardPool, PoolScan, ScanTimes
 from guardproxy.guards import REGISTRY, Finding, Guard, GuardContext, Segment, Stage
+from guardproxy.guards.base import findings_cacheable
 from guardproxy.policy.schema import DEFAULT_NOTE, Action, GuardEntry, Mode, Policy
 from guardproxy.redaction import Redaction, redact_spans
 
 Verdict = Literal["pass", "flagged", "redacted", "blocked"]
+Outcome = tuple[list[Finding], Failure | None, float]  # findings, failure, seconds
 VERDICT_RANK: dict[Verdict, int] = {"pass": 0, "flagged": 1, "redacted": 2, "blocked": 3}
 
 log = logging.getLogger("guardproxy.engine")
@@ -116,23 +120,32 @@ def entry_name(entry: GuardEntry, index: int, entries: Sequence[GuardEntry]) -> 
     return entry.guard if len(same) == 1 else f"{entry.guard}#{same.index(index) + 1}"
 
 
+def entry_names(entries: Sequence[GuardEntry]) -> list[str]:
+    return [entry_name(e, i, entries) for i, e in enumerate(entries)]
+
+
 class Engine:
-    """Owns guard instances and the bounded pool CPU-heavy guards run in.
+    """Owns guard instances, their findings caches and the bounded pool CPU-heavy guards run in.
 
     Instances are shared by identical guard settings, so a policy reload that
-    keeps a guard's settings keeps its loaded model.
+    keeps a guard's settings keeps its loaded model (and its cached findings).
     """
 
-    def __init__(self, guard_threads: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=guard_threads, thread_name_prefix="guard")
-        self._instances: dict[tuple[str, str], Guard] = {}
+    def __init__(self, guard_threads: int = 4, findings_cache_size: int = 4096) -> None:
+        self._pool = GuardPool(guard_threads)
+        self._instances: dict[tuple[str, str], _Instance] = {}
+        self._findings_cache_size = findings_cache_size
 
     def guard_for(self, entry: GuardEntry) -> Guard:
+        return self._instance(entry).guard
+
+    def _instance(self, entry: GuardEntry) -> _Instance:
         key = (entry.guard, entry.settings.model_dump_json())
         instance = self._instances.get(key)
         if instance is None:
-            instance = REGISTRY[entry.guard](entry.settings)
-            self._instances[key] = instance
+            guard = REGISTRY[entry.guard](entry.settings)
+            cache = FindingsCache(self._findings_cache_size) if findings_cacheable(guard) else None
+            instance = self._instances.setdefault(key, _Instance(guard, cache, ScanTimes()))
         return instance
 
     def prepare(self, policies: Sequence[Policy]) -> None:
@@ -143,16 +156,7 @@ class Engine:
                     self.guard_for(entry).warm()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    async def _scan(
-        self, entry: GuardEntry, segments: Sequence[Segment], context: GuardContext, timeout: float
-    ) -> list[Finding]:
-        guard = self.guard_for(entry)
-        if not guard.cpu_bound:
-            return guard.scan(segments, context)
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self._pool, guard.scan, segments, context), timeout)
+        self._pool.close()
 
     async def run(
         self,
@@ -160,15 +164,20 @@ class Engine:
         entries: Sequence[GuardEntry],
         segments: Sequence[Segment],
         context: GuardContext,
+        *,
+        remember: bool = True,
+        names: Sequence[str] | None = None,
     ) -> ChainResult:
+        """Run a chain over the segments. ``remember=False`` keeps them out of the
+        findings caches: a streamed answer's windows never recur and would only push
+        out a conversation's history. ``names`` are the entries' names when they are
+        part of a longer chain (see ``entry_names``)."""
         result = ChainResult(context.stage, segments, [s.text for s in segments])
         if not entries or not segments:
             return result
-        names = [entry_name(e, i, entries) for i, e in enumerate(entries)]
+        names = names or entry_names(entries)
         timeouts = [(e.timeout_ms or policy.defaults.timeout_ms) / 1000 for e in entries]
-        outcomes = await asyncio.gather(
-            *(self._timed(e, segments, context, t) for e, t in zip(entries, timeouts, strict=True))
-        )
+        outcomes = await self._scan_all(entries, timeouts, segments, context, remember)
         block_messages: list[str] = []
         for entry, name, (findings, failure, seconds) in zip(entries, names, outcomes, strict=True):
             mode = entry.mode or policy.defaults.mode
@@ -200,17 +209,57 @@ class Engine:
         self._settle(result, policy, block_messages)
         return result
 
-    async def _timed(
-        self, entry: GuardEntry, segments: Sequence[Segment], context: GuardContext, timeout: float
-    ) -> tuple[list[Finding], tuple[Literal["error", "timeout"], str] | None, float]:
-        started = time.perf_counter()
-        try:
-            findings = await self._scan(entry, segments, context, timeout)
-        except TimeoutError:
-            return [], ("timeout", f"no answer within {timeout * 1000:.0f} ms"), time.perf_counter() - started
-        except Exception as exc:  # a guard's bug must become on_error, never a 500
-            return [], ("error", describe_error(exc)), time.perf_counter() - started
-        return _valid_findings(findings, segments), None, time.perf_counter() - started
+    async def _scan_all(
+        self, entries: Sequence[GuardEntry], timeouts: Sequence[float], segments: Sequence[Segment],
+        context: GuardContext, remember: bool,
+    ) -> list[Outcome]:
+        """Every entry's outcome, in order. CPU-bound scans go to the pool first
+        (``guard_pool.py``); cheap guards then run inline while the pool works."""
+        outcomes: dict[int, Outcome] = {}
+        scans = self._plan(entries, segments, remember, outcomes)
+        pooled = {i: PoolScan(s.instance.guard, s.segments, s.instance.times)
+                  for i, s in scans.items() if s.instance.guard.cpu_bound}
+        in_pool = self._pool.submit(pooled, {i: timeouts[i] for i in pooled}, context) if pooled else None
+        for index, scan in scans.items():
+            if index not in pooled:
+                started = time.perf_counter()
+                try:
+                    found = scan.instance.guard.scan(scan.segments, context)
+                except Exception as exc:  # a guard's bug must become on_error, never a 500
+                    outcomes[index] = ([], ("error", describe_error(exc)), time.perf_counter() - started)
+                else:
+                    outcomes[index] = scan.outcome(found, time.perf_counter() - started)
+        if in_pool is not None:
+            for index, done in (await in_pool.results()).items():
+                if done.failure is None:
+                    outcomes[index] = scans[index].outcome(done.findings, done.seconds)
+                else:
+                    outcomes[index] = ([], done.failure, done.seconds)
+        return [outcomes[index] for index in range(len(entries))]
+
+    def _plan(
+        self, entries: Sequence[GuardEntry], segments: Sequence[Segment], remember: bool, outcomes: dict[int, Outcome]
+    ) -> dict[int, _Scan]:
+        """What each entry must scan: every segment, or those its findings cache does not
+        know. Entries settled without a scan (all cached, or no guard) go to ``outcomes``."""
+        keys: list[SegmentKey] = []
+        scans: dict[int, _Scan] = {}
+        for index, entry in enumerate(entries):
+            try:
+                instance = self._instance(entry)
+            except Exception as exc:  # a guard that cannot even be built follows on_error too
+                outcomes[index] = ([], ("error", describe_error(exc)), 0.0)
+                continue
+            if instance.cache is None or not remember:
+                scans[index] = _Scan(instance, segments)
+                continue
+            keys = keys or [segment_key(s) for s in segments]
+            lookup = instance.cache.lookup(keys)
+            if lookup.missing:
+                scans[index] = _Scan(instance, [segments[i] for i in lookup.missing], lookup)
+            else:
+                outcomes[index] = (lookup.complete([]), None, 0.0)
+        return scans
 
     @staticmethod
     def _settle(result: ChainResult, policy: Policy, block_messages: list[str]) -> None:
@@ -232,6 +281,29 @@ class Engine:
             result.verdict = "redacted"
         elif result.decisions:
             result.verdict = "flagged"
+
+
+@dataclass(frozen=True, slots=True)
+class _Instance:
+    """A guard built from one set of settings, with what the engine keeps beside it."""
+
+    guard: Guard
+    cache: FindingsCache | None  # when the guard declares ``cacheable``
+    times: ScanTimes
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """One guard's scan in a run: the segments it gets, and its cache lookup if it has one."""
+
+    instance: _Instance
+    segments: Sequence[Segment]
+    lookup: CacheLookup | None = None
+
+    def outcome(self, found: list[Finding], seconds: float) -> Outcome:
+        """The scan's valid findings, numbered as in the run."""
+        valid = _valid_findings(found, self.segments)
+        return (self.lookup.complete(valid) if self.lookup is not None else valid), None, seconds
 
 
 def _valid_findings(findings: Sequence[Finding], segments: Sequence[Segment]) -> list[Finding]:

@@ -7,14 +7,22 @@ caught before any of it leaves. Releases snap back to whitespace so a word is
 never split between two checks. Tool-call arguments are held whole until their
 choice finishes, then checked as one, since a half-sent call cannot be recalled.
 
+Only the chain's entries that can change the text (enforced ``block`` and
+``redact``) gate releases. They check the first release as soon as the
+hold-back allows, then only once another ``hold_back_chars`` characters (at
+most 64) can be released, or the choice ends: a chunk arriving in between waits
+in the buffer instead of costing a chain run, and what arrived meanwhile is
+checked together.
+
 A block stops forwarding and ends the stream with one chunk whose
 ``finish_reason`` is ``content_filter``, then ``[DONE]``.
 
-A chain that cannot change the text (no enforced block or redact: only flag,
-annotate or monitor) never delays the stream: text is released as it arrives,
-and the guards check each completed sentence in the background. Their results
-are awaited when the choice finishes, so ``annotate`` notes go out before the
-final chunk.
+The other entries (flag, annotate, monitor) never delay the stream: they check
+each completed sentence in the background, and their results are awaited when
+the choice finishes, so ``annotate`` notes go out before the final chunk. A
+chain with no gating entries holds nothing back. In a chain that does gate,
+a background guard that fails with ``on_error: block`` ends the stream as soon
+as its failure is seen, at the latest before the choice's final chunk.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardproxy.engine import VERDICT_RANK, ChainResult, Decision, Engine, GuardFailure, Verdict
+from guardproxy.engine import VERDICT_RANK, ChainResult, Decision, Engine, GuardFailure, Verdict, entry_names
 from guardproxy.extraction import apply_texts, message_segments
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.schema import GuardEntry, Policy
@@ -35,6 +43,9 @@ from guardproxy.restoration import Restorer
 from guardproxy.streaming import DONE, SSEEvent, comment, encode_data
 
 _WHITESPACE = re.compile(r"\s")
+# After the first release, a gating check waits until this much (or the hold-back, if smaller) can
+# be released: fewer chain runs, while a long hold-back does not make releases wait twice as long.
+_CHECK_STEP_MAX = 64
 _SENTENCE_END = re.compile(r"[.!?\u3002][\"')\]]*\s+|\n\s*")
 
 
@@ -47,7 +58,8 @@ class HoldBackBuffer:
     released: int = 0
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     finished: bool = False
-    checked: int = 0  # observe mode: text up to here has been handed to the guards
+    checked: int = 0  # text up to here has been handed to the background guards
+    decided: int = 0  # the end of the furthest span a check has decided; later windows start no earlier
     checks: list[asyncio.Task[ChainResult]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -104,11 +116,14 @@ class StreamGuard:
         self.failures: list[GuardFailure] = []
         self.verdict: Verdict = "pass"
         self.blocked = False
-        self.rounds = 0
-        self._observe_only = not any(
-            entry.action in ("block", "redact") and (entry.mode or policy.defaults.mode) == "enforce"
-            for entry in entries
-        )
+        self.rounds = 0  # gating chain runs
+        names = entry_names(entries)
+        gates = [entry.action in ("block", "redact") and (entry.mode or policy.defaults.mode) == "enforce"
+                 for entry in entries]
+        self._gating = [(e, n) for e, n, g in zip(entries, names, gates, strict=True) if g]
+        self._watching = [(e, n) for e, n, g in zip(entries, names, gates, strict=True) if not g]
+        self._hold = policy.stream.hold_back_chars if self._gating else 0
+        self._step = min(self._hold, _CHECK_STEP_MAX)
 
     def _raise_verdict(self, verdict: Verdict) -> None:
         if VERDICT_RANK[verdict] > VERDICT_RANK[self.verdict]:
@@ -116,9 +131,15 @@ class StreamGuard:
 
     def _buffer(self, index: int) -> HoldBackBuffer:
         if index not in self._buffers:
-            hold = 0 if self._observe_only else self._policy.stream.hold_back_chars
-            self._buffers[index] = HoldBackBuffer(hold)
+            self._buffers[index] = HoldBackBuffer(self._hold)
         return self._buffers[index]
+
+    async def _run(self, entries: list[tuple[GuardEntry, str]], segments: list[Segment]) -> ChainResult:
+        return await self._engine.run(self._policy, [e for e, _ in entries], segments, self._context,
+                                      remember=False, names=[n for _, n in entries])
+
+    def _path(self, index: int) -> tuple[str | int, ...]:
+        return ("choices", index, "delta", "content") if self._chat else ("choices", index, "text")
 
     async def process(self, event: SSEEvent) -> bytes:
         """Bytes to send the client for one upstream event (possibly none)."""
@@ -170,12 +191,15 @@ class StreamGuard:
                 buffer.add_tool_delta(delta)
         final = choice.get("finish_reason") is not None
         index = choice.get("index", 0)
+        self._watch(index, buffer, final)
         released = await self._release(index, buffer, final)
         before = b""
         if final and not self.blocked:
-            buffer.finished = True
-            released += self._notes_suffix(buffer)
-            before = await self._release_tool_calls(index, buffer)
+            await self._settle_checks(buffer)
+            if not self.blocked:
+                buffer.finished = True
+                released += self._notes_suffix(buffer)
+                before = await self._release_tool_calls(index, buffer)
         if self.blocked:
             return b"", None
         if not released and not final and (not self._chat or all(k == key for k in holder)):
@@ -188,21 +212,21 @@ class StreamGuard:
 
     async def _release(self, index: int, buffer: HoldBackBuffer, final: bool) -> str:
         """Check and release the next part of a choice's text; '' if none is due."""
+        self._take_finished_checks(buffer)
         cut = buffer.cut(final)
-        if self._observe_only and (cut is not None or final):
-            return await self._release_observed(index, buffer, buffer.released if cut is None else cut, final)
-        if cut is None:
+        if cut is None or self.blocked:
             return ""
+        if not self._gating:
+            return self._release_checked(buffer, cut, final, [], buffer.released)
+        if not final and buffer.released and cut - buffer.released < self._step:
+            return ""  # not due: wait until a window's worth can go, then check it all at once
         self.rounds += 1
-        hold = self._policy.stream.hold_back_chars
-        window_start = max(0, buffer.released - hold)
+        # Not inside a value already decided: a window that began mid-value could see a longer,
+        # invalid number there (a card's tail and the next card's head) and miss the next value.
+        window_start = max(0, buffer.released - self._hold, buffer.decided)
         window = buffer.text[window_start:]
-        path = ("choices", index, "delta", "content") if self._chat else ("choices", index, "text")
-        result = await self._engine.run(
-            self._policy, self._entries, [Segment(window, path, "assistant")], self._context
-        )
+        result = await self._run(self._gating, [Segment(window, self._path(index), "assistant")])
         self.failures.extend(result.failures)
-        buffer.notes.extend(n for n in result.notes if n not in buffer.notes)
         redactions: list[Redaction] = []
         decided_until = buffer.released
         for d in result.decisions:
@@ -215,6 +239,7 @@ class StreamGuard:
                 start = max(start, buffer.released)
                 cut = max(cut, end)
                 decided_until = max(decided_until, end)
+                buffer.decided = max(buffer.decided, end)
             self.decisions.append(d)
             if d.segment < 0 or not d.enforced:
                 self._raise_verdict("flagged")
@@ -231,37 +256,46 @@ class StreamGuard:
         if self.blocked:
             self._raise_verdict("blocked")
             return ""
+        return self._release_checked(buffer, cut, final, redactions, decided_until)
+
+    def _release_checked(
+        self, buffer: HoldBackBuffer, cut: int, final: bool, redactions: list[Redaction], decided_until: int
+    ) -> str:
+        """Release up to ``cut`` with the guards' redactions and restored placeholders."""
         if not final:
             cut = self._restorer.safe_cut(buffer.text, buffer.released, cut, decided_until)
         piece = self._restorer.apply(buffer.text[buffer.released : cut], redactions)
         buffer.released = cut
         return piece
 
-    async def _release_observed(self, index: int, buffer: HoldBackBuffer, cut: int, final: bool) -> str:
-        """Release at once; hand each completed sentence to the guards in the background."""
-        if not final:
-            cut = self._restorer.safe_cut(buffer.text, buffer.released, cut, buffer.released)
-        piece = self._restorer.apply(buffer.text[buffer.released : cut], [])
-        buffer.released = cut
+    def _watch(self, index: int, buffer: HoldBackBuffer, final: bool) -> None:
+        """Hand each completed sentence (and, at the end, the rest) to the background guards."""
+        if not self._watching:
+            return
         ends = [m.end() for m in _SENTENCE_END.finditer(buffer.text, buffer.checked)]
         until = len(buffer.text) if final else (ends[-1] if ends else buffer.checked)
         if until > buffer.checked and buffer.text[buffer.checked : until].strip():
-            path = ("choices", index, "delta", "content") if self._chat else ("choices", index, "text")
-            segment = Segment(buffer.text[buffer.checked : until], path, "assistant")
-            buffer.checks.append(asyncio.create_task(
-                self._engine.run(self._policy, self._entries, [segment], self._context)))
+            segment = Segment(buffer.text[buffer.checked : until], self._path(index), "assistant")
+            buffer.checks.append(asyncio.create_task(self._run(self._watching, [segment])))
         buffer.checked = max(buffer.checked, until)
-        if final:
-            await self._settle_checks(buffer)
-        return piece
+
+    def _take_check(self, buffer: HoldBackBuffer, result: ChainResult) -> None:
+        self.decisions.extend(result.decisions)
+        self.failures.extend(result.failures)
+        buffer.notes.extend(n for n in result.notes if n not in buffer.notes)
+        if result.decisions or result.failures:
+            self._raise_verdict("flagged")
+        if self._gating and any(f.blocked for f in result.failures):
+            self.blocked = True  # fails closed, as it would have had it gated the release
+
+    def _take_finished_checks(self, buffer: HoldBackBuffer) -> None:
+        for task in [t for t in buffer.checks if t.done()]:
+            buffer.checks.remove(task)
+            self._take_check(buffer, task.result())
 
     async def _settle_checks(self, buffer: HoldBackBuffer) -> None:
         for result in await asyncio.gather(*buffer.checks):
-            self.decisions.extend(result.decisions)
-            self.failures.extend(result.failures)
-            buffer.notes.extend(n for n in result.notes if n not in buffer.notes)
-            if result.decisions or result.failures:
-                self._raise_verdict("flagged")
+            self._take_check(buffer, result)
         buffer.checks.clear()
 
     def _notes_suffix(self, buffer: HoldBackBuffer) -> str:
@@ -292,7 +326,10 @@ class StreamGuard:
         for index, buffer in sorted(self._buffers.items()):
             if buffer.finished:
                 continue
+            self._watch(index, buffer, final=True)
             released = await self._release(index, buffer, final=True)
+            if not self.blocked:
+                await self._settle_checks(buffer)
             if self.blocked:
                 return self._block_ending()
             out += await self._release_tool_calls(index, buffer)

@@ -1,7 +1,8 @@
-"""The engine: actions, verdicts, monitor mode, on_error and timeouts."""
+"""The engine: actions, verdicts, monitor mode, on_error, timeouts and the findings cache."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import ClassVar
@@ -45,11 +46,48 @@ class OutOfRangeGuard(SlowGuard):
         return [Finding("bad", 1.0, 7), Finding("bad", 1.0, 0, 5, 500), Finding("ok", 1.0, 0, 0, 1)]
 
 
+class UnbuildableGuard(SlowGuard):
+    def __init__(self, config: SlowConfig) -> None:
+        raise ValueError("the model file is missing")
+
+
+class WordConfig(GuardConfig):
+    word: str = "bad"
+
+
+class WordGuard:
+    """Flags each segment containing ``word``, and notes every text it was asked to scan."""
+
+    Config: ClassVar[type[GuardConfig]] = WordConfig
+    cpu_bound: ClassVar[bool] = True
+    cacheable: ClassVar[bool] = True
+    scanned: ClassVar[list[tuple[str, str]]] = []  # (guard class, text)
+
+    def __init__(self, config: WordConfig) -> None:
+        self.word = config.word
+
+    def warm(self) -> None:
+        return None
+
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
+        self.scanned.extend((type(self).__name__, s.text) for s in segments)
+        return [Finding("word", 1.0, i, s.text.index(self.word), s.text.index(self.word) + len(self.word))
+                for i, s in enumerate(segments) if self.word in s.text]
+
+
+class UncachedWordGuard(WordGuard):
+    cacheable: ClassVar[bool] = False
+
+
 @pytest.fixture(autouse=True)
 def test_guards(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(REGISTRY, "slow", SlowGuard)  # type: ignore[arg-type]
     monkeypatch.setitem(REGISTRY, "broken", BrokenGuard)  # type: ignore[arg-type]
     monkeypatch.setitem(REGISTRY, "outofrange", OutOfRangeGuard)  # type: ignore[arg-type]
+    monkeypatch.setitem(REGISTRY, "unbuildable", UnbuildableGuard)  # type: ignore[arg-type]
+    monkeypatch.setitem(REGISTRY, "word", WordGuard)  # type: ignore[arg-type]
+    monkeypatch.setitem(REGISTRY, "uncached_word", UncachedWordGuard)  # type: ignore[arg-type]
+    WordGuard.scanned.clear()
 
 
 def policy(chain: str, defaults: str = "{}") -> Policy:
@@ -138,3 +176,70 @@ async def test_empty_chain_or_no_text_passes() -> None:
     p = policy("      - {guard: keywords, action: block, terms: [x]}\n")
     _, result = await run(p)
     assert result.verdict == "pass"  # type: ignore[attr-defined]
+
+
+async def test_a_timeout_does_not_hold_up_the_other_guards() -> None:
+    p = policy("      - {name: stuck, guard: slow, action: flag, seconds: 2, timeout_ms: 150, on_error: allow}\n"
+               "      - {name: quick, guard: slow, action: flag, seconds: 0.05, timeout_ms: 5000}\n")
+    started = time.perf_counter()
+    _, result = await run(p, "text")
+    assert time.perf_counter() - started < 1.0
+    assert [(f.name, f.kind) for f in result.failures] == [("stuck", "timeout")]  # type: ignore[attr-defined]
+    assert [d.name for d in result.decisions] == ["quick"]  # type: ignore[attr-defined]
+    assert [(r.name, r.outcome) for r in result.runs] == [("stuck", "timeout"), ("quick", "ok")]  # type: ignore[attr-defined]
+
+
+async def test_a_guard_that_cannot_be_built_follows_on_error() -> None:
+    p = policy("      - {guard: unbuildable, action: flag}\n      - {guard: keywords, action: flag, terms: [x]}\n")
+    _, result = await run(p, "x")
+    assert result.verdict == "blocked"  # type: ignore[attr-defined]
+    assert [(f.guard, f.kind) for f in result.failures] == [("unbuildable", "error")]  # type: ignore[attr-defined]
+
+
+async def test_a_cancelled_run_never_starts_its_queued_scans() -> None:
+    p = policy("      - {name: a, guard: slow, action: flag, seconds: 0.3}\n"
+               "      - {name: b, guard: word, action: flag}\n")
+    engine = Engine(1)  # one thread: b waits behind a
+    task = asyncio.create_task(engine.run(p, p.chains["default"].input, [Segment("bad")], GuardContext("input")))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.4)
+    engine.close()
+    assert WordGuard.scanned == []
+
+
+def scanned_by(guard: type[WordGuard]) -> list[str]:
+    return [text for name, text in WordGuard.scanned if name == guard.__name__]
+
+
+def chat(*texts: str) -> list[Segment]:
+    return [Segment(t, ("messages", i, "content"), "user" if i % 2 == 0 else "assistant") for i, t in enumerate(texts)]
+
+
+async def test_a_cacheable_guard_scans_each_segment_once() -> None:
+    p = policy("      - {guard: word, action: redact}\n      - {guard: uncached_word, action: flag, word: fine}\n")
+    entries, engine = p.chains["default"].input, Engine(2)
+    first = await engine.run(p, entries, chat("a bad start", "fine"), GuardContext("input"))
+    second = await engine.run(p, entries, chat("a bad start", "fine", "bad again"), GuardContext("input"))
+    engine.close()
+    assert scanned_by(WordGuard) == ["a bad start", "fine", "bad again"]  # turn 2: only the new segment
+    assert scanned_by(UncachedWordGuard) == ["a bad start", "fine"] * 2 + ["bad again"]
+    assert second.texts == ["a [word] start", "fine", "[word] again"]
+    assert [(d.name, d.segment, d.start, d.end) for d in second.decisions] == [
+        ("word", 0, 2, 5), ("word", 2, 0, 3), ("uncached_word", 1, 0, 4)]
+    assert [r.findings for r in second.runs] == [r.findings + n for r, n in zip(first.runs, (1, 0), strict=True)]
+
+
+async def test_the_cache_knows_roles_and_can_be_bypassed() -> None:
+    p = policy("      - {guard: word, action: flag}\n")
+    entries, engine = p.chains["default"].input, Engine(1)
+    await engine.run(p, entries, [Segment("bad", (), "user")], GuardContext("input"))
+    await engine.run(p, entries, [Segment("bad", (), "assistant")], GuardContext("input"))  # another role
+    await engine.run(p, entries, [Segment("not bad", (), "user")], GuardContext("output"), remember=False)
+    await engine.run(p, entries, [Segment("not bad", (), "user")], GuardContext("input"))  # was not remembered
+    result = await engine.run(p, entries, [Segment("bad", (), "user")], GuardContext("output"))
+    engine.close()
+    assert scanned_by(WordGuard) == ["bad", "bad", "not bad", "not bad"]
+    assert [(d.label, d.segment) for d in result.decisions] == [("word", 0)]

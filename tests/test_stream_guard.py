@@ -1,13 +1,18 @@
-"""The streamed output stage: hold-back, redaction across chunks, blocks, tool calls."""
+"""The streamed output stage: hold-back, redaction across chunks, blocks, tool calls, how often guards run."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import pytest
 
 from guardproxy.engine import Engine
-from guardproxy.guards import GuardContext
+from guardproxy.guards import REGISTRY, Finding, GuardConfig, GuardContext, Segment
 from guardproxy.policy.loader import parse_policy
+from guardproxy.policy.schema import Policy
 from guardproxy.stream_guard import HoldBackBuffer, StreamGuard
 from guardproxy.streaming import DONE, SSEDecoder, encode_data, parse_event
 
@@ -160,3 +165,122 @@ async def test_completions_stream() -> None:
     text = "".join(c["text"] for e in SSEDecoder().feed(out) if isinstance(e.json(), dict)
                    for c in e.json()["choices"])
     assert text == "dial [PHONE] now please"
+
+
+class SentenceConfig(GuardConfig):
+    seconds: float = 0.0
+    fail: bool = False
+
+
+class SentenceGuard:
+    """Flags every text it sees, after ``seconds``; notes the texts; raises if ``fail``."""
+
+    Config: ClassVar[type[GuardConfig]] = SentenceConfig
+    cpu_bound: ClassVar[bool] = True
+    seen: ClassVar[list[str]] = []
+
+    def __init__(self, config: SentenceConfig) -> None:
+        self.config = config
+
+    def warm(self) -> None:
+        return None
+
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
+        time.sleep(self.config.seconds)
+        if self.config.fail:
+            raise RuntimeError("the checker is down")
+        self.seen.extend(s.text for s in segments)
+        return [Finding("seen", 0.9, i) for i in range(len(segments))]
+
+
+@pytest.fixture(autouse=True)
+def sentence_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(REGISTRY, "sentences", SentenceGuard)  # type: ignore[arg-type]
+    SentenceGuard.seen.clear()
+
+
+def output_policy(hold_back: int, *entries: str) -> Policy:
+    chain = "".join(f"      - {entry}\n" for entry in entries)
+    return parse_policy(f"version: 1\nname: p\nstream: {{hold_back_chars: {hold_back}}}\n"
+                        f"chains:\n  default:\n    output:\n{chain}", "p")
+
+
+async def released_per_chunk(policy: Policy, events: list[bytes]) -> tuple[list[str], StreamGuard, list[float]]:
+    """The text each event released, and when (seconds since the start)."""
+    engine = Engine(2)
+    guard = StreamGuard(engine, policy, policy.chains["default"].output, GuardContext("output"), "chat")
+    released, times, started = [], [], time.perf_counter()
+    for raw in events:
+        out = await guard.process(parse_event(raw))
+        released.append(chat_text(out)[0])
+        times.append(time.perf_counter() - started)
+        if guard.blocked:
+            break
+    engine.close()
+    return released, guard, times
+
+
+LONG_REPLY = ("The first part of the answer is plain. Call 555-1234 if you need us, and maybe write. "
+              "The rest goes on for a while, one small piece at a time, until the answer is complete.")
+
+
+async def test_text_arriving_between_checks_waits_and_is_checked_together() -> None:
+    events = [*(chat_chunk(content=p) for p in pieces(LONG_REPLY, 2)), chat_chunk(finish="stop"), DONE]
+    released, guard, _ = await released_per_chunk(POLICY, events)
+    assert "".join(released) == LONG_REPLY.replace("555-1234", "[PHONE]")
+    assert guard.rounds <= len(LONG_REPLY) // 16 + 2 < len(events) // 3  # not one chain run per chunk
+    assert {d.label for d in guard.decisions} == {"PHONE", "maybe"}
+    assert {d.name for d in guard.decisions} == {"keywords#2", "keywords#3"}  # named as in the whole chain
+
+
+async def test_the_first_release_comes_as_soon_as_the_hold_back_allows() -> None:
+    chunks = pieces(LONG_REPLY, 2)
+    buffer = HoldBackBuffer(hold_back=16)
+    first_possible = next(i for i, p in enumerate(chunks) if buffer.feed(p) or buffer.cut(final=False))
+    released, _, _ = await released_per_chunk(POLICY, [chat_chunk(content=p) for p in chunks])
+    assert next(i for i, text in enumerate(released) if text) == first_possible
+
+
+async def test_guards_that_cannot_change_the_text_check_sentences_without_delaying_it() -> None:
+    policy = output_policy(16, "{guard: keywords, action: redact, patterns: ['\\d{3}-\\d{4}'], label: PHONE}",
+                           "{guard: sentences, action: flag, seconds: 0.2}")
+    events = [*(chat_chunk(content=p) for p in pieces(LONG_REPLY, 8)), chat_chunk(finish="stop"), DONE]
+    released, guard, times = await released_per_chunk(policy, events)
+    first = next(i for i, text in enumerate(released) if text)
+    assert times[first] < 0.15  # the slow flag guard did not gate the release
+    assert "".join(released) == LONG_REPLY.replace("555-1234", "[PHONE]")
+    assert SentenceGuard.seen == [  # each sentence once, whole
+        "The first part of the answer is plain. ", "Call 555-1234 if you need us, and maybe write. ",
+        LONG_REPLY[LONG_REPLY.index("The rest"):]]
+    assert guard.verdict == "redacted" and [d.label for d in guard.decisions].count("seen") == 3
+
+
+async def test_a_failing_background_guard_fails_closed_only_where_the_chain_gates() -> None:
+    failing = "{guard: sentences, action: flag, fail: true}"
+    events = [*(chat_chunk(content=p) for p in pieces(LONG_REPLY, 8)), chat_chunk(finish="stop"), DONE]
+    gating = output_policy(16, "{guard: keywords, action: redact, terms: [nothing], label: X}", failing)
+    released, guard, _ = await released_per_chunk(gating, events)
+    assert guard.blocked and guard.verdict == "blocked"
+    assert LONG_REPLY.startswith("".join(released)) and len("".join(released)) < len(LONG_REPLY)
+
+    observing = output_policy(16, failing)  # a chain that cannot change the text never changes the stream
+    released, guard, _ = await released_per_chunk(observing, events)
+    assert "".join(released) == LONG_REPLY and not guard.blocked and guard.verdict == "flagged"
+
+
+async def test_a_long_hold_back_does_not_make_releases_wait_for_as_long_again() -> None:
+    policy = output_policy(200, "{guard: keywords, action: redact, patterns: ['\\d{3}-\\d{4}'], label: PHONE}")
+    reply = " ".join(f"word{i}" for i in range(150))
+    released, _, _ = await released_per_chunk(policy, [chat_chunk(content=p) for p in pieces(reply, 4)])
+    assert reply.startswith("".join(released))
+    mid_stream = [text for text in released if text]
+    assert len(mid_stream) > 3 and max(len(text) for text in mid_stream) < 100  # about 64 at a time, not 200
+
+
+async def test_a_window_never_starts_inside_a_value_already_redacted() -> None:
+    """Found by the property test at hold-back 32: a check that began inside the second card saw
+    its tail and the third card's head as one (invalid) card number and missed the third card."""
+    policy = output_policy(32, "{guard: pii, action: redact, nlp: pattern, style: type, entities: [CREDIT_CARD]}")
+    cards = " ".join(["4111 1111 1111 1111"] * 3)
+    released, _, _ = await released_per_chunk(policy, [chat_chunk(content=cards), chat_chunk(finish="stop"), DONE])
+    assert "".join(released) == "<CREDIT_CARD> <CREDIT_CARD> <CREDIT_CARD>"

@@ -111,6 +111,14 @@ class Guard(Protocol):
     ``cpu_bound`` guards run in the engine's bounded thread pool, under their
     timeout; cheap guards run inline on the event loop.
     ``warm()`` loads models so the first request does not pay for it.
+
+    ``cacheable`` is optional and off unless declared: ``True`` promises that
+    the findings for a segment depend only on that segment's ``text`` and
+    ``role`` and on the guard's settings (not on other segments, the stage, the
+    documents, the prompt, the upstream or the time). The engine may then
+    remember each segment's findings and scan only segments it has not seen, so
+    the history a chat resends every turn is not scanned again. A guard whose
+    settings decide it (one that may call the upstream) can make it a property.
     """
 
     Config: ClassVar[type[GuardConfig]]
@@ -121,3 +129,8 @@ class Guard(Protocol):
     def warm(self) -> None: ...
 
     def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]: ...
+
+
+def findings_cacheable(guard: object) -> bool:
+    """Whether ``guard`` declares ``cacheable`` (see ``Guard``); a guard that says nothing is not."""
+    return getattr(guard, "cacheable", False) is True

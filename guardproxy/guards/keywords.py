@@ -58,6 +58,7 @@ class KeywordsGuard:
 
     Config: ClassVar[type[GuardConfig]] = KeywordsConfig
     cpu_bound: ClassVar[bool] = False
+    cacheable: ClassVar[bool] = True  # a segment's matches depend on its text alone
 
     def __init__(self, config: KeywordsConfig) -> None:
         flags = 0 if config.case_sensitive else re.IGNORECASE

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from guardproxy.engine import ChainResult, Engine, entry_name
+from guardproxy.engine import ChainResult, Engine, entry_names
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.schema import GuardEntry, Policy
 
@@ -23,10 +23,11 @@ class ObservedEngine(Engine):
         self._on_result = on_result
 
     async def run(
-        self, policy: Policy, entries: Sequence[GuardEntry], segments: Sequence[Segment], context: GuardContext
+        self, policy: Policy, entries: Sequence[GuardEntry], segments: Sequence[Segment], context: GuardContext,
+        *, remember: bool = True, names: Sequence[str] | None = None,
     ) -> ChainResult:
         started_ns = time.time_ns()
-        result = await super().run(policy, entries, segments, context)
-        actions = {entry_name(e, i, entries): e.action for i, e in enumerate(entries)}
-        self._on_result(result, started_ns, actions)
+        names = names or entry_names(entries)
+        result = await super().run(policy, entries, segments, context, remember=remember, names=names)
+        self._on_result(result, started_ns, {name: e.action for name, e in zip(names, entries, strict=True)})
         return result
