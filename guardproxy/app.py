@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 from guardproxy.config import Settings, settings_from_environment
 from guardproxy.errors import ContainErrors, error_response
 from guardproxy.front import ProxyFront
+from guardproxy.heap import tune_allocator
 from guardproxy.runtime import Runtime
 from guardproxy.telemetry import RequestObserver, Telemetry, Tracing, metrics_endpoint
 from guardproxy.telemetry.logs import configure_access_log
@@ -71,6 +72,7 @@ def create_app(
     """The whole app: the lean front for the proxied routes (which observes them),
     and Starlette, inside the error containment, for the rest."""
     environ = environ if environ is not None else dict(os.environ)
+    tune_allocator()
     telemetry = create_telemetry(settings, environ, registry, span_exporter)
     runtime = Runtime(settings, settings.upstream_key(environ), telemetry)
 

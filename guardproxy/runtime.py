@@ -4,7 +4,6 @@ the upstream clients, plus reloading policies on file change or SIGHUP."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from contextlib import suppress
@@ -16,20 +15,12 @@ import watchfiles
 
 from guardproxy.config import Settings
 from guardproxy.engine import Engine
+from guardproxy.heap import settle_heap
 from guardproxy.policy import PolicyError, PolicySet, load_policy_set
 from guardproxy.telemetry import ObservedEngine, Telemetry
 from guardproxy.upstream import LoopUpstreamClient
 
 log = logging.getLogger("guardproxy.policy")
-
-
-def settle_heap() -> None:
-    """Move everything loaded so far (models, recognizers, modules) out of the cyclic
-    garbage collector's sight. A full collection over a loaded PII, topics and
-    toxicity stack takes 30 to 40 ms and stops the event loop while it runs: a p99
-    spike for every request in flight. These objects live as long as the process."""
-    gc.collect()
-    gc.freeze()
 
 
 class Runtime:
