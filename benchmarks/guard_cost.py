@@ -25,11 +25,13 @@ POLICIES = REPO / "benchmarks" / "policies"
 WARMUP = 2
 
 
-def proxies(lab: Lab) -> tuple[Server, Server]:
-    """guardproxy with no guards and with the full policy, on the fast upstream (shared with other sections)."""
+def proxies(lab: Lab) -> tuple[Server, Server, Server]:
+    """guardproxy with no guards, with the full policy, and with the full policy matching topics by
+    keywords instead of embeddings, on the fast upstream (shared with other sections)."""
     upstream = lab.upstream()
     return (lab.guardproxy("gp-none", POLICIES / "no_guards.yaml", upstream),
-            lab.guardproxy("gp-full", POLICIES / "full.yaml", upstream))
+            lab.guardproxy("gp-full", POLICIES / "full.yaml", upstream),
+            lab.guardproxy("gp-full-kw", POLICIES / "full_keyword_topics.yaml", upstream))
 
 
 async def paired(client: Client, none: str, full: str, bodies: list[bytes],
@@ -65,9 +67,11 @@ def added(none: Timings, full: Timings) -> dict[str, Any]:
 
 
 async def _sizes(client: Client, urls: tuple[str, str], full: Server, plan: Plan,
-                 prose: Prose) -> list[dict[str, Any]]:
+                 prose: Prose, limit: int | None = None) -> list[dict[str, Any]]:
     rows = []
     for chars, count in plan.guard_requests.items():
+        if limit is not None and chars > limit:
+            continue
         bodies = [user_body(prose.text(chars)) for _ in range(WARMUP + count)]
         rows.append({"chars": chars, **added(*await paired(client, *urls, bodies)), "busy_after_s": full.settle()})
         print(f"  {chars:6}-char prompts: {progress(rows[-1])}", flush=True)
@@ -94,18 +98,21 @@ async def _conversations(client: Client, none: str, full: str, plan: Plan,
 
 def run_section(lab: Lab, plan: Plan) -> dict[str, Any]:
     servers = proxies(lab)
-    none, full = (server.url + "/v1/chat/completions" for server in servers)
+    none, full, keyword_topics = (server.url + "/v1/chat/completions" for server in servers)
     prose = Prose(plan.seed + 4)
     sizes = run(lambda client: _sizes(client, (none, full), servers[1], plan, prose))
+    print("  full policy, topics by keywords:", flush=True)
+    keyword_sizes = run(lambda client: _sizes(client, (none, keyword_topics), servers[2], plan, prose, limit=2_000))
     series = run(lambda client: _conversations(client, none, full, plan, prose))
     per_turn = [statistics.median(guarded.ms[0] - bare.ms[0] for bare, guarded in turn)
                 for turn in zip(*series, strict=True)]
     failures = sum(sum(t.failures.values()) for turns in series for pair in turns for t in pair)
     print(f"  conversation: turn 1 +{per_turn[0]:.2f} ms, turn {plan.turns} +{per_turn[-1]:.2f} ms, "
           f"{failures} failures", flush=True)
-    for key in ("gp-none", "gp-full"):
+    for key in ("gp-none", "gp-full", "gp-full-kw"):
         lab.servers[key].loaded_by.append("guards")
-    return {"sizes": sizes, "conversation": {"conversations": plan.conversations, "turns": plan.turns,
-                                             "added_per_turn_ms": per_turn, "turn_1": per_turn[0],
-                                             "turn_last": per_turn[-1], "growth": per_turn[-1] - per_turn[0],
-                                             "failures": failures}}
+    return {"sizes": sizes, "sizes_keyword_topics": keyword_sizes,
+            "conversation": {"conversations": plan.conversations, "turns": plan.turns,
+                             "added_per_turn_ms": per_turn, "turn_1": per_turn[0],
+                             "turn_last": per_turn[-1], "growth": per_turn[-1] - per_turn[0],
+                             "failures": failures}}

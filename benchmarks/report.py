@@ -88,8 +88,12 @@ def _guards(section: dict[str, Any]) -> list[str]:
     rows = [[f"{r['chars']:,}", *_added_cells(r)] for r in section["sizes"]]
     talk = section["conversation"]
     series = ", ".join(f"{v:.1f}" for v in talk["added_per_turn_ms"])
+    keyword_rows = [[f"{r['chars']:,}", *_added_cells(r)] for r in section.get("sizes_keyword_topics", [])]
+    keyword_table = (["The same policy with its topics guard matching keywords (`method: keywords`) instead of "
+                      "embeddings (`benchmarks/policies/full_keyword_topics.yaml`):", "",
+                      *_table(["prompt chars", *ADDED_HEADER], keyword_rows)] if keyword_rows else [])
     return ["### Cost of guards (full policy against no guards, one request at a time)", "",
-            *_table(["prompt chars", *ADDED_HEADER], rows),
+            *_table(["prompt chars", *ADDED_HEADER], rows), *keyword_table,
             f"Conversation ({talk['conversations']} conversations of {talk['turns']} turns, median per turn): "
             f"turn 1 adds {talk['turn_1']:.2f} ms, turn {talk['turns']} adds {talk['turn_last']:.2f} ms, "
             f"difference {talk['growth']:+.2f} ms; {talk['failures']} requests answered other than 200. "

@@ -56,6 +56,14 @@ def _guards(results: dict[str, Any]) -> list[Check]:
         if chars in sizes:
             check["measured"] += _blocked(sizes[chars])
         checks.append(check)
+    keyword = {row["chars"]: row for row in (results.get("guards") or {}).get("sizes_keyword_topics", [])}
+    for chars, limit in ((200, 12), (2000, 40)):
+        row = keyword.get(chars)
+        check = _check(f"full policy with topics by keywords, {chars:,}-char prompt, added p50",
+                       row["added_p50"] if row else None, limit, _ms)
+        if row:
+            check["measured"] += _blocked(row)
+        checks.append(check)
     conversation = (results.get("guards") or {}).get("conversation")
     if conversation and 200 in added:
         limit = conversation["turn_1"] + added[200]

@@ -2,38 +2,22 @@
 content of a streamed answer went out, and the token usage the upstream reported.
 
 Both are read from the bytes sent to the client, so they need nothing from the
-code that produced them. The cost is bounded: SSE events are decoded only until
-the first content is seen, and usage is found with one regex search per chunk.
+code that produced them. The cost is one regex search per chunk for each: no
+event is decoded and no JSON parsed. A JSON key can only appear unescaped
+outside strings, so text inside an answer never matches either search.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
-from guardproxy.streaming import SSEDecoder
-
-# A JSON key can only appear unescaped outside strings, so text inside an answer never matches.
 _USAGE = re.compile(rb'"(prompt|completion)_tokens"\s*:\s*(\d+)')
 _CARRY = 48  # bytes kept from the previous chunk, so a key split between two chunks is still found
 _DIRECTIONS = {b"prompt": "input", b"completion": "output"}
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,128})"')
-
-
-def carries_content(chunk: Any) -> bool:
-    """Whether a chat or completions chunk carries answer text or a tool call."""
-    if not isinstance(chunk, dict) or not isinstance(chunk.get("choices"), list):
-        return False
-    for choice in chunk["choices"]:
-        if not isinstance(choice, dict):
-            continue
-        delta = choice.get("delta")
-        if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
-            return True
-        if choice.get("text"):
-            return True
-    return False
+# A chunk's delta content or completion text that is not empty, or the start of a tool call.
+_CONTENT = re.compile(rb'"(?:content|text)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[\s*\{')
 
 
 class ResponseWatch:
@@ -42,7 +26,8 @@ class ResponseWatch:
     def __init__(self, streamed_route: bool, usage_route: bool) -> None:
         self._streamed_route = streamed_route
         self._usage_route = usage_route
-        self._decoder: SSEDecoder | None = None
+        self._seek_content = False
+        self._content_tail = b""
         self._scan_usage = False
         self._tail = b""
         self.first_content: float | None = None
@@ -66,7 +51,7 @@ class ResponseWatch:
         plain = encoding in (b"", b"identity")
         if self._streamed_route and content_type.startswith(b"text/event-stream"):
             # A compressed stream cannot be read here: its first byte stands in for its first content.
-            self._decoder = SSEDecoder() if plain else None
+            self._seek_content = plain
             self.first_content = None if plain else -1.0
         self._scan_usage = self._usage_route and plain
 
@@ -75,8 +60,13 @@ class ResponseWatch:
             return
         if self.first_content == -1.0:
             self.first_content = time.perf_counter()
-        elif self._decoder is not None:
-            self._find_first_content(data)
+        elif self._seek_content:
+            window = self._content_tail + data
+            if _CONTENT.search(window):
+                self.first_content = time.perf_counter()
+                self._seek_content = False
+            else:
+                self._content_tail = window[-_CARRY:]
         if self._scan_usage:
             window = self._tail + data
             for match in _USAGE.finditer(window):
@@ -87,14 +77,3 @@ class ResponseWatch:
                 if model is not None:
                     self.response_model = model.group(1).decode("utf-8", "replace")
             self._tail = window[-_CARRY:]
-
-    def _find_first_content(self, data: bytes) -> None:
-        assert self._decoder is not None
-        try:
-            for event in self._decoder.feed(data):
-                if carries_content(event.json()):
-                    self.first_content = time.perf_counter()
-                    self._decoder = None
-                    return
-        except ValueError:  # an event too large to decode: stop looking
-            self._decoder = None
