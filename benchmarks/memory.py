@@ -30,7 +30,7 @@ def _own_load(none: Server, full: Server, plan: Plan) -> None:
 
 
 def run_section(lab: Lab, plan: Plan) -> dict[str, Any]:
-    none, full = proxies(lab)
+    none, full, _keyword_topics = proxies(lab)
     if not none.loaded_by or not full.loaded_by:
         _own_load(none, full, plan)
     rows = []

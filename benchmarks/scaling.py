@@ -109,7 +109,7 @@ async def _chains(client: Client, sweep: Server, chains: int, plan: Plan, prose:
 
 
 def run_section(lab: Lab, plan: Plan) -> dict[str, Any]:
-    none_server, full_server = proxies(lab)
+    none_server, full_server, _keyword_topics = proxies(lab)
     urls = (none_server.url + "/v1/chat/completions", full_server.url + "/v1/chat/completions")
     prose = Prose(plan.seed + 5)
     full_server.settle()
