@@ -139,3 +139,57 @@ def test_llm_without_upstream_raises() -> None:
 def test_config_validation(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         TopicsConfig(**{"topics": [TRAVEL], **settings})
+
+
+def test_window_runs_and_sentence_units() -> None:
+    from guardproxy.guards.topics.windows import MAX_SENTENCES, sentence_units, window_runs
+
+    assert window_runs(3, 2) == [(0, 0), (1, 1), (2, 2), (0, 1), (1, 2)]
+    assert window_runs(1, 2) == [] and window_runs(4, 0) == []
+    assert window_runs(3, 5) == [(0, 0), (1, 1), (2, 2), (0, 1), (1, 2)]  # never all units: that is the whole
+    long = " ".join(f"Sentence number {i}." for i in range(MAX_SENTENCES * 2 + 1))
+    units = sentence_units(long)
+    assert len(units) <= MAX_SENTENCES and units[0][0] == 0 and units[-1][1] == len(long)
+
+
+def test_compose_is_the_length_weighted_mean_renormalised() -> None:
+    import numpy as np
+
+    from guardproxy.guards.topics.semantic import compose
+
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    composed = compose(vectors, [3, 1, 1], [(0, 1), (2, 2), (0, 2)])
+    expected_first = np.array([3.0, 1.0]) / np.linalg.norm([3.0, 1.0])
+    assert np.allclose(composed[0], expected_first, atol=1e-6)
+    assert np.allclose(composed[1], vectors[2], atol=1e-6)
+    assert np.allclose(np.linalg.norm(composed, axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["composed", "encoded"])
+def test_both_window_embeddings_find_the_banned_sentence_and_agree_on_single_sentences(mode: str) -> None:
+    filler = "The tests are slow and the CI queue is long. My manager wants a report by Thursday. "
+    text = filler + "Also, book me a flight to Rome next Friday. " + filler
+    [finding] = scan(guard(keyword_boost=0, window_embedding=mode), text)
+    assert finding.label == "travel" and "flight to Rome" in text[finding.start : finding.end]  # type: ignore[index]
+    single = "Which hotels near the beach in Nice have rooms this weekend?"
+    assert scan(guard(threshold=0.0, keyword_boost=0, window_embedding=mode), single)[0].score == pytest.approx(
+        scan(guard(threshold=0.0, keyword_boost=0, window_embedding="encoded"), single)[0].score, abs=1e-4)
+
+
+def test_composed_windows_embed_only_the_sentences(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    class Counting(MiniLMEncoder):
+        def __init__(self) -> None:
+            self._inner = shared_encoder()
+
+        def encode(self, texts: Sequence[str]) -> Vectors:
+            seen.extend(texts)
+            return self._inner.encode(texts)
+
+    monkeypatch.setattr("guardproxy.guards.topics.guard.shared_encoder", Counting)
+    g = guard(keyword_boost=0)
+    g.warm()
+    seen.clear()
+    scan(g, "Hi there. Book a flight to Rome! Thanks a lot.")
+    assert seen == ["Hi there.", "Book a flight to Rome!", "Thanks a lot."]

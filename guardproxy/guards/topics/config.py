@@ -50,6 +50,7 @@ class TopicsConfig(GuardConfig):
     threshold: float = Field(DEFAULT_THRESHOLD, ge=0, le=1)
     keyword_boost: float = Field(DEFAULT_KEYWORD_BOOST, ge=0, le=1)
     window_sentences: int = Field(2, ge=0, le=20)
+    window_embedding: Literal["composed", "encoded"] = "composed"
     roles: list[str] | None = None
     cache_size: int = Field(4096, ge=0, le=1_000_000)
     language: Literal["en"] = "en"

@@ -13,14 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from guardproxy.embeddings import CachedEncoder, shared_encoder
+import numpy as np
+
+from guardproxy.embeddings import CachedEncoder, Vectors, shared_encoder
 from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment
 from guardproxy.guards.pii.analyzer import shared_nlp_engine
 from guardproxy.guards.topics.config import TopicsConfig
 from guardproxy.guards.topics.judge import judge_request, parse_judgement
 from guardproxy.guards.topics.lemmas import KeywordHit, LemmaMatcher
-from guardproxy.guards.topics.semantic import TopicIndex
-from guardproxy.guards.topics.windows import sentence_windows
+from guardproxy.guards.topics.semantic import Scores, TopicIndex, compose
+from guardproxy.guards.topics.windows import sentence_units, window_runs
 
 log = logging.getLogger("guardproxy.guards.topics")
 
@@ -94,16 +96,7 @@ class TopicsGuard:
                 for index, hits in zip(scanned, matcher.find(texts), strict=True) for hit in hits]
 
     def _scan_semantic(self, scanned: list[int], texts: list[str]) -> list[Finding]:
-        assert self._index is not None
-        units: list[_Unit] = []
-        pieces: list[str] = []
-        for index, text in zip(scanned, texts, strict=True):
-            units.append(_Unit(index, None, None))
-            pieces.append(text)
-            for start, end in sentence_windows(text, self.config.window_sentences):
-                units.append(_Unit(index, start, end))
-                pieces.append(text[start:end])
-        scores = self._index.scores(pieces)
+        units, scores = self._unit_scores(scanned, texts)
         matcher = self._keyword_matcher()
         hits = dict(zip(scanned, matcher.find(texts), strict=True)) if matcher else {}
         best: dict[tuple[int, int], tuple[float, _Unit]] = {}
@@ -118,6 +111,42 @@ class TopicsGuard:
         return [Finding(self._names[column], round(score, 4), segment, unit.start, unit.end)
                 for (segment, column), (score, unit) in sorted(best.items())
                 if score >= self.config.threshold]
+
+    def _unit_scores(self, scanned: list[int], texts: list[str]) -> tuple[list[_Unit], Scores]:
+        """Each segment's units (the whole text, then its sentence windows) and their (units, topics) scores."""
+        assert self._index is not None
+        units: list[_Unit] = []
+        plans: list[tuple[str, list[tuple[int, int]], list[tuple[int, int]]]] = []  # text, sentences, runs
+        for index, text in zip(scanned, texts, strict=True):
+            sentences = sentence_units(text) if self.config.window_sentences else []
+            runs = window_runs(len(sentences), self.config.window_sentences)
+            units.append(_Unit(index, None, None))
+            units.extend(_Unit(index, sentences[first][0], sentences[last][1]) for first, last in runs)
+            plans.append((text, sentences if runs else [], runs))
+        if self.config.window_embedding == "encoded":
+            by_segment = dict(zip(scanned, texts, strict=True))
+            return units, self._index.scores([by_segment[u.segment] if u.start is None
+                                              else by_segment[u.segment][u.start:u.end] for u in units])
+        return units, self._index.vector_scores(self._composed_vectors(plans))
+
+    def _composed_vectors(self, plans: Sequence[tuple[str, list[tuple[int, int]], list[tuple[int, int]]]]) -> Vectors:
+        """The units' vectors: a one-sentence text embedded whole; a longer one's sentences embedded and its
+        whole text and windows composed from them (``semantic.compose``)."""
+        assert self._index is not None
+        pieces = [text[start:end] if sentences else text for text, sentences, _ in plans
+                  for start, end in (sentences or [(0, len(text))])]
+        vectors = self._index.embed(pieces)
+        rows: list[Vectors] = []
+        first = 0
+        for _, sentences, runs in plans:
+            if not sentences:
+                rows.append(vectors[first:first + 1])
+                first += 1
+                continue
+            own = vectors[first:first + len(sentences)]
+            first += len(sentences)
+            rows.append(compose(own, [end - start for start, end in sentences], [(0, len(sentences) - 1), *runs]))
+        return np.concatenate(rows)
 
     def _scan_judge(self, scanned: list[int], texts: list[str], context: GuardContext) -> list[Finding]:
         if context.upstream is None:

@@ -7,6 +7,15 @@ description embeds as a blur of everything it lists; short queries sit much
 closer to one listed sub-area than to the whole sentence, so the parts are
 scored too. References are embedded once per guard; texts go through a
 ``CachedEncoder``, so a chat history resent every turn is embedded once.
+
+A multi-sentence text is scored as its sentences, its sentence windows and its
+whole. With ``window_embedding: composed`` (the default) only the sentences go
+through the model: a window's vector, and the whole text's, is the
+length-weighted mean of its sentences' vectors, re-normalised. The model's cost
+grows with the token positions it runs, so this costs one pass over the text's
+tokens instead of about four (the whole, each sentence, each pair), at the price
+of approximating what the model would make of the joined sentences
+(``benchmarks/topics_windows.py`` measures both).
 """
 
 from __future__ import annotations
@@ -58,7 +67,22 @@ class TopicIndex:
 
     def scores(self, texts: Sequence[str]) -> Scores:
         """A (texts, topics) array: each text's best cosine with each topic's references."""
+        return self.vector_scores(self._encoder.encode(texts))
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return self._encoder.encode(texts)
+
+    def vector_scores(self, vectors: Vectors) -> Scores:
+        """A (vectors, topics) array: each normalised vector's best cosine with each topic's references."""
         references = self._reference_vectors()
-        vectors = self._encoder.encode(texts)
         columns = [(vectors @ refs.T).max(axis=1) for refs in references]
         return np.stack(columns, axis=1).astype(np.float32)
+
+
+def compose(vectors: Vectors, weights: Sequence[float], runs: Sequence[tuple[int, int]]) -> Vectors:
+    """One normalised vector per (first, last) run of ``vectors``: their ``weights``-weighted mean."""
+    weighted = vectors * np.asarray(weights, dtype=np.float32)[:, None]
+    sums = np.stack([weighted[first:last + 1].sum(axis=0) for first, last in runs])
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    composed: Vectors = (sums / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return composed

@@ -3,6 +3,8 @@
 A banned request inside a long message is diluted in the whole message's
 embedding; scoring each sentence, and each run of ``size`` sentences, catches it.
 Sentences are cut on ``.!?`` followed by space, and on blank lines or line breaks.
+A window is a run of sentence units (``window_runs``): the semantic method embeds
+each unit once and composes the runs from their vectors (``semantic.compose``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import re
 
 # Enough windows for a long message; beyond this, sentences are grouped so the cost stays bounded.
 MAX_SENTENCES = 48
-
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -28,16 +29,28 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def sentence_units(text: str) -> list[tuple[int, int]]:
+    """The sentences windows are made of: past ``MAX_SENTENCES``, runs of neighbours grouped as one."""
+    sentences = sentence_spans(text)
+    if len(sentences) <= MAX_SENTENCES:
+        return sentences
+    group = -(-len(sentences) // MAX_SENTENCES)
+    return [(sentences[i][0], sentences[min(i + group, len(sentences)) - 1][1])
+            for i in range(0, len(sentences), group)]
+
+
+def window_runs(units: int, size: int) -> list[tuple[int, int]]:
+    """(first, last) unit of each window: every unit, then every run of 2 to ``size`` units (never all of
+    them, which is the whole text); none for fewer than two units or ``size`` 0."""
+    if size == 0 or units < 2:
+        return []
+    runs = [(i, i) for i in range(units)]
+    for width in range(2, min(size, units - 1) + 1):
+        runs.extend((i, i + width - 1) for i in range(units - width + 1))
+    return runs
+
+
 def sentence_windows(text: str, size: int) -> list[tuple[int, int]]:
     """Spans of each sentence and each run of ``size`` sentences; none for a single sentence or ``size`` 0."""
-    sentences = sentence_spans(text)
-    if size == 0 or len(sentences) < 2:
-        return []
-    if len(sentences) > MAX_SENTENCES:
-        group = -(-len(sentences) // MAX_SENTENCES)
-        sentences = [(sentences[i][0], sentences[min(i + group, len(sentences)) - 1][1])
-                     for i in range(0, len(sentences), group)]
-    windows = list(sentences)
-    for width in range(2, min(size, len(sentences) - 1) + 1):
-        windows.extend((sentences[i][0], sentences[i + width - 1][1]) for i in range(len(sentences) - width + 1))
-    return windows
+    units = sentence_units(text)
+    return [(units[first][0], units[last][1]) for first, last in window_runs(len(units), size)]
