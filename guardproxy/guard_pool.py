@@ -11,18 +11,21 @@ Each scan keeps its own timeout, counted from submission. A scan that overruns
 it is abandoned (its thread finishes it unobserved, as with
 ``asyncio.wait_for``), and the scans still queued behind it in its batch are
 taken back and submitted on their own. If the run is cancelled, scans that have
-not started never start.
+not started never start. A scan the run stops waiting for, overrun or cancelled,
+is told so (``abandonment.py``) and stops at its guard's next check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from guardproxy.abandonment import ScanAbandoned, abandonable
 from guardproxy.errors import describe_error
 from guardproxy.guards import Finding, Guard, GuardContext, Segment
 
@@ -49,6 +52,7 @@ class PoolScan:
     guard: Guard
     segments: Sequence[Segment]
     times: ScanTimes
+    abandoned: threading.Event = field(default_factory=threading.Event)
 
 
 Failure = tuple[Literal["error", "timeout"], str]
@@ -66,9 +70,14 @@ class PoolResult:
 _Done = tuple[list[Finding], float, float]  # findings, scan seconds, finished at (perf_counter)
 
 
-def _scan(guard: Guard, segments: Sequence[Segment], context: GuardContext) -> _Done:
+def _scan(scan: PoolScan, context: GuardContext) -> _Done:
     started = time.perf_counter()
-    findings = guard.scan(segments, context)
+    with abandonable(scan.abandoned):
+        try:
+            findings = scan.guard.scan(scan.segments, context)
+        except ScanAbandoned:
+            findings = []  # nobody waits for them any more
+
     finished = time.perf_counter()
     return findings, finished - started, finished
 
@@ -78,7 +87,7 @@ def _scan_batch(batch: Sequence[tuple[PoolScan, Future[_Done]]], context: GuardC
         if not future.set_running_or_notify_cancel():
             continue  # taken back by the loop after a scan before it overran its timeout
         try:
-            future.set_result(_scan(scan.guard, scan.segments, context))
+            future.set_result(_scan(scan, context))
         except BaseException as exc:  # delivered to the loop, which turns it into on_error
             future.set_exception(exc)
 
@@ -125,7 +134,7 @@ class PoolRun:
 
     def _submit(self, index: int) -> None:
         scan = self._scans[index]
-        self._futures[index] = self._executor.submit(_scan, scan.guard, scan.segments, self._context)
+        self._futures[index] = self._executor.submit(_scan, scan, self._context)
         self._wakers.add(asyncio.wrap_future(self._futures[index]))
 
     async def results(self) -> dict[int, PoolResult]:
@@ -149,6 +158,7 @@ class PoolRun:
             for index, future in self._futures.items():
                 if index not in results:
                     future.cancel()
+                    self._scans[index].abandoned.set()
 
     def _result(self, index: int, future: Future[_Done]) -> PoolResult:
         error = future.exception()
@@ -162,6 +172,7 @@ class PoolRun:
         """Abandon a scan past its timeout; if it was batched, submit on their own the
         scans of its batch that have not started."""
         self._futures[index].cancel()
+        self._scans[index].abandoned.set()
         self._scans[index].times.add(self._timeouts[index])
         if index in self._batched:
             batch, self._batched = self._batched - {index}, set()

@@ -97,3 +97,58 @@ async def test_a_cancelled_run_never_starts_the_rest_of_its_batch() -> None:
     await asyncio.sleep(0.3)
     pool.close()
     assert first.spans and not second.spans
+
+
+class Worker:
+    """Works in 10 ms steps, checking between them whether the pool still waits for it."""
+
+    Config: ClassVar[type[GuardConfig]] = GuardConfig
+    cpu_bound: ClassVar[bool] = True
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.done = 0
+        self.finished = threading.Event()
+
+    def warm(self) -> None:
+        return None
+
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
+        from guardproxy.abandonment import raise_if_abandoned
+
+        try:
+            for _ in range(self.steps):
+                raise_if_abandoned()
+                time.sleep(0.01)
+                self.done += 1
+        finally:
+            self.finished.set()
+        return [Finding("worked", 1.0, 0)]
+
+
+async def test_an_overrun_scan_stops_at_its_next_check_instead_of_running_to_its_end() -> None:
+    pool, slow, other = GuardPool(2), Worker(300), Worker(3)
+    results = await run(pool, {0: PoolScan(slow, [Segment("t")], ScanTimes(None)),
+                               1: PoolScan(other, [Segment("t")], ScanTimes(None))}, timeouts=(0.1, 2.0))
+    assert results[0].failure is not None and results[0].failure[0] == "timeout"
+    assert results[1].findings == [Finding("worked", 1.0, 0)] and other.done == 3  # the other scan ran whole
+    assert await asyncio.to_thread(slow.finished.wait, 1.0)  # not the 3 s its 300 steps would take
+    assert slow.done < 50
+    pool.close()
+
+
+async def test_a_cancelled_run_abandons_its_scans() -> None:
+    pool, slow = GuardPool(1), Worker(300)
+    task = asyncio.ensure_future(run(pool, {0: PoolScan(slow, [Segment("t")], ScanTimes(None))}))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    assert await asyncio.to_thread(slow.finished.wait, 1.0)
+    assert slow.done < 50
+    pool.close()
+
+
+def test_outside_a_pool_scan_the_check_does_nothing() -> None:
+    from guardproxy.abandonment import raise_if_abandoned
+
+    raise_if_abandoned()
+    assert Worker(2).scan([Segment("t")], GuardContext("input")) == [Finding("worked", 1.0, 0)]

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from guardproxy.abandonment import raise_if_abandoned
+
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
     from tokenizers import Tokenizer
@@ -77,6 +79,7 @@ class MiniLMEncoder:
         token_ids = [encoding.ids for encoding in self._tokenizer.encode_batch(distinct)]
         vectors = np.empty((len(distinct), DIMENSIONS), dtype=np.float32)
         for group in _length_groups([len(ids) for ids in token_ids]):
+            raise_if_abandoned()
             vectors[group] = self._run([token_ids[i] for i in group])
         row = {text: i for i, text in enumerate(distinct)}
         result: Vectors = vectors[[row[text] for text in texts]]

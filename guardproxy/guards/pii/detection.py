@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
 
+from guardproxy.abandonment import raise_if_abandoned
+
 
 @dataclass(frozen=True, slots=True)
 class Detection:
@@ -66,6 +68,7 @@ def analyze_batch(
     """One tuple of detections per text."""
     out = []
     for text, nlp_artifacts in analyzer.nlp_engine.process_batch(list(texts), language):
+        raise_if_abandoned()
         results: list[RecognizerResult] = analyzer.analyze(
             text=str(text), language=language, entities=list(entities), score_threshold=threshold,
             nlp_artifacts=nlp_artifacts,
