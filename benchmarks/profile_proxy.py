@@ -54,12 +54,15 @@ def summarise(raw: Path, top: int) -> None:
     total = 0
     by_package: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         samples = int(count)
         total += samples
         frames = stack.split(";")
         by_package[where(frames[-1])[0]] += samples
+        package, function = where(frames[-1])
+        own[f"{package}: {function}"] += samples
         seen = set()
         for frame in frames:
             package, function = where(frame)
@@ -70,6 +73,9 @@ def summarise(raw: Path, top: int) -> None:
     print("\nself time by package")
     for package, samples in by_package.most_common(top):
         print(f"  {samples / total * 100:5.1f}%  {package}")
+    print("\nfunctions, self time")
+    for function, samples in own.most_common(top):
+        print(f"  {samples / total * 100:5.1f}%  {function}")
     print("\nguardproxy functions, inclusive")
     for function, samples in inclusive.most_common(top):
         print(f"  {samples / total * 100:5.1f}%  {function}")

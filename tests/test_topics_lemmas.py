@@ -49,3 +49,28 @@ def test_keywords_the_attribute_ruler_can_set_always_tag(nlp: Any) -> None:
     matcher = LemmaMatcher(nlp, [("travel", "go")])
     assert matcher._possible is None
     assert found(matcher, "We went there and are gonna go again.") == ["went", "gon", "go"]
+
+
+def test_only_the_pieces_around_candidates_are_tagged_and_the_hits_are_those_of_the_whole_text(
+        nlp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from guardproxy.guards.topics.lemmas import _TAG_MARGIN, _UNUSED_PIPES
+
+    matcher = LemmaMatcher(nlp, [("travel", "book flight"), ("travel", "hotel"), ("banking", "withdraw")])
+    filler = "The quarterly report needs another careful pass before the team sends it out. " * 8
+    text = "Booking flights is tiring. " + filler + "We withdrew cash near the hotels. " + filler + "Book flight"
+    whole = [(h.topic, text[h.start:h.end]) for h in matcher._find_in(next(nlp.pipe([text],
+                                                                                   disable=list(_UNUSED_PIPES))))]
+    tagged: list[str] = []
+    original = nlp.pipe
+
+    def spy(texts: Any, **kwargs: Any) -> Any:
+        texts = list(texts)
+        tagged.extend(texts)
+        return original(texts, **kwargs)
+
+    monkeypatch.setattr(nlp, "pipe", spy)
+    assert [(h.topic, text[h.start:h.end]) for h in matcher.find([text])[0]] == whole == [
+        ("travel", "Booking flights"), ("banking", "withdrew"), ("travel", "hotels"), ("travel", "Book flight")]
+    assert len(tagged) == 3 and all(piece in text for piece in tagged)
+    assert sum(len(nlp.make_doc(piece)) for piece in tagged) < len(nlp.make_doc(text)) // 2
+    assert all(len(nlp.make_doc(piece)) <= 3 * _TAG_MARGIN + 4 for piece in tagged)

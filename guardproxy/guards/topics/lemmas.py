@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 # The parser and NER are not needed for lemmas; skipping them makes a sentence ~1 ms.
 _UNUSED_PIPES = ("parser", "ner")
 _CANDIDATE_CACHE = 65536  # distinct token texts whose possible lemmas are remembered
+# Tokens tagged on either side of a token that may start a keyword. A tag depends on the tokens around
+# it only as far as the tagger's encoder sees (4 either side in en_core_web_sm's window CNN), so a
+# piece with this margin tags its candidates as the whole text would, at the cost of the piece.
+_TAG_MARGIN = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,25 +95,48 @@ class LemmaMatcher:
                 for form in words[0]:
                     self._phrases.setdefault(form, []).append((topic, words))
         # A first word the attribute ruler can set as a lemma ("be", "go", "you") may match any token.
+        self._longest = max((len(words) for entries in self._phrases.values() for _, words in entries), default=1)
         possible = _possible_lemmas(nlp)
         self._possible = None if possible is None or not _ruler_lemmas(nlp).isdisjoint(self._phrases) else possible
 
     def find(self, texts: Sequence[str]) -> list[list[KeywordHit]]:
-        """Hits per text, in text order."""
+        """Hits per text, in text order. Only the pieces of a text around tokens that may start a
+        keyword are tagged (``_TAG_MARGIN``); most texts have none and are never tagged."""
         hits: list[list[KeywordHit]] = [[] for _ in texts]
         if not self._phrases:
             return hits
-        docs = [self._nlp.make_doc(text) for text in texts]
-        tagged = [i for i, doc in enumerate(docs) if self._may_hold_keyword(doc)]
-        for index, doc in zip(tagged, self._nlp.pipe([docs[i] for i in tagged], disable=list(_UNUSED_PIPES)),
-                              strict=True):
-            hits[index] = self._find_in(doc)
+        pieces: list[tuple[int, int]] = []  # (text, character offset of the piece)
+        piece_texts: list[str] = []
+        for index, text in enumerate(texts):
+            doc = self._nlp.make_doc(text)
+            for first, last in self._candidate_pieces(doc):
+                start, end = doc[first].idx, doc[last - 1].idx + len(doc[last - 1].text)
+                pieces.append((index, start))
+                piece_texts.append(text[start:end])
+        for (index, offset), doc in zip(pieces, self._nlp.pipe(piece_texts, disable=list(_UNUSED_PIPES)),
+                                        strict=True):
+            hits[index].extend(KeywordHit(h.topic, h.start + offset, h.end + offset) for h in self._find_in(doc))
         return hits
 
-    def _may_hold_keyword(self, doc: Doc) -> bool:
-        """False only when no token can have a keyword's first word as its text or lemma."""
+    def _candidate_pieces(self, doc: Doc) -> list[tuple[int, int]]:
+        """Token ranges [first, last) to tag: each token that may start a keyword with ``_TAG_MARGIN``
+        tokens either side (after it, beyond the longest keyword), overlapping ranges merged."""
+        if not len(doc):
+            return []
         possible = self._possible
-        return possible is None or any(not possible(token.text).isdisjoint(self._phrases) for token in doc)
+        if possible is None:
+            return [(0, len(doc))]
+        after = _TAG_MARGIN + self._longest
+        pieces: list[tuple[int, int]] = []
+        for token in doc:
+            if possible(token.text).isdisjoint(self._phrases):
+                continue
+            first, last = max(0, token.i - _TAG_MARGIN), min(len(doc), token.i + after)
+            if pieces and first <= pieces[-1][1]:
+                pieces[-1] = (pieces[-1][0], last)
+            else:
+                pieces.append((first, last))
+        return pieces
 
     def _find_in(self, doc: Doc) -> list[KeywordHit]:
         tokens = _token_forms(doc)
