@@ -45,8 +45,12 @@ def _machine(results: dict[str, Any]) -> list[str]:
 
 def _targets(results: dict[str, Any]) -> list[str]:
     marks = {True: "pass", False: "**FAIL**", None: "not measured"}
-    rows = [[c["target"], c["measured"], c["limit"], marks[c["passed"]]] for c in evaluate(results)]
-    return ["### Targets", "", *_table(["target", "measured", "limit", "result"], rows)]
+    rows = [[c["target"], c["measured"], c["limit"], marks[c["passed"]], c.get("reference", "–")]
+            for c in evaluate(results)]
+    return ["### Targets", "",
+            "The last column is what the raw-ASGI reference relay (no guards, no telemetry, no parsing) measured in "
+            "the same run, where the target has a counterpart: the floor this machine sets.", "",
+            *_table(["target", "measured", "limit", "result", "reference (aiohttp), same run"], rows)]
 
 
 def _passthrough(section: dict[str, Any]) -> list[str]:

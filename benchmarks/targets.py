@@ -30,8 +30,12 @@ def _passthrough(results: dict[str, Any]) -> list[Check]:
     for stream in (False, True):
         mode = "streamed" if stream else "non-streamed"
         row = _derived(results, "guardproxy (no guards)", stream)
+        reference = _derived(results, "reference (aiohttp)", stream).get("added_p50_c1_ms")
+        added = _check(f"pass-through added p50 at c=1, {mode}", row.get("added_p50_c1_ms"), 0.4, _ms)
+        if reference is not None:
+            added["reference"] = _ms(reference)
         checks += [
-            _check(f"pass-through added p50 at c=1, {mode}", row.get("added_p50_c1_ms"), 0.4, _ms),
+            added,
             _check(f"c=16 throughput vs reference (aiohttp), {mode}", row.get("c16_pct_of_reference"), 75,
                    lambda v: f"{v:.0f} %", at_most=False),
             _check(f"c=16 throughput vs LiteLLM, {mode}", row.get("c16_x_litellm"), 10, lambda v: f"{v:.1f}×",
@@ -80,6 +84,8 @@ def _ttft(results: dict[str, Any]) -> list[Check]:
     bare = rows.get("guardproxy (no guards)", {})
     pii = rows.get("guardproxy (output PII only)", {})
     checks = [_check("TTFT added p50, no output guards", bare.get("added_p50"), 1, _ms)]
+    if "added_p50" in rows.get("reference (aiohttp)", {}):
+        checks[0]["reference"] = _ms(rows["reference (aiohttp)"]["added_p50"])
     if "window_word_ms" in pii:
         limit = pii["window_word_ms"] + 1
         checks.append(_check("TTFT added p50, output PII guard", pii["added_p50"], limit, _ms,
