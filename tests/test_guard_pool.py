@@ -146,9 +146,3 @@ async def test_a_cancelled_run_abandons_its_scans() -> None:
     assert slow.done < 50
     pool.close()
 
-
-def test_outside_a_pool_scan_the_check_does_nothing() -> None:
-    from guardproxy.abandonment import raise_if_abandoned
-
-    raise_if_abandoned()
-    assert Worker(2).scan([Segment("t")], GuardContext("input")) == [Finding("worked", 1.0, 0)]

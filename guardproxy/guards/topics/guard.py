@@ -133,8 +133,7 @@ class TopicsGuard:
         """The units' vectors: a one-sentence text embedded whole; a longer one's sentences embedded and its
         whole text and windows composed from them (``semantic.compose``)."""
         assert self._index is not None
-        pieces = [text[start:end] if sentences else text for text, sentences, _ in plans
-                  for start, end in (sentences or [(0, len(text))])]
+        pieces = [text[start:end] for text, sentences, _ in plans for start, end in (sentences or [(0, len(text))])]
         vectors = self._index.embed(pieces)
         rows: list[Vectors] = []
         first = 0
