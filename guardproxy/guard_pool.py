@@ -77,7 +77,6 @@ def _scan(scan: PoolScan, context: GuardContext) -> _Done:
             findings = scan.guard.scan(scan.segments, context)
         except ScanAbandoned:
             findings = []  # nobody waits for them any more
-
     finished = time.perf_counter()
     return findings, finished - started, finished
 

@@ -80,7 +80,9 @@ def test_description_parts_are_references() -> None:
     assert reference_texts(topic)[-1] == "travel: prescribe"
 
 
-def test_repeated_segments_are_embedded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def embedded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text the topics guards made from here on send to the encoder, in order."""
     seen: list[str] = []
 
     class Counting(MiniLMEncoder):
@@ -92,6 +94,11 @@ def test_repeated_segments_are_embedded_once(monkeypatch: pytest.MonkeyPatch) ->
             return self._inner.encode(texts)
 
     monkeypatch.setattr("guardproxy.guards.topics.guard.shared_encoder", Counting)
+    return seen
+
+
+def test_repeated_segments_are_embedded_once(embedded: list[str]) -> None:
+    seen = embedded
     g = guard(keyword_boost=0)
     g.warm()
     seen.clear()
@@ -176,18 +183,8 @@ def test_both_window_embeddings_find_the_banned_sentence_and_agree_on_single_sen
         scan(guard(threshold=0.0, keyword_boost=0, window_embedding="encoded"), single)[0].score, abs=1e-4)
 
 
-def test_composed_windows_embed_only_the_sentences(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[str] = []
-
-    class Counting(MiniLMEncoder):
-        def __init__(self) -> None:
-            self._inner = shared_encoder()
-
-        def encode(self, texts: Sequence[str]) -> Vectors:
-            seen.extend(texts)
-            return self._inner.encode(texts)
-
-    monkeypatch.setattr("guardproxy.guards.topics.guard.shared_encoder", Counting)
+def test_composed_windows_embed_only_the_sentences(embedded: list[str]) -> None:
+    seen = embedded
     g = guard(keyword_boost=0)
     g.warm()
     seen.clear()

@@ -96,9 +96,14 @@ class MiniLMEncoder:
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        vectors: Vectors = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
-        return vectors
+        return normalise_rows(pooled)
+
+
+def normalise_rows(rows: npt.NDArray[np.float32]) -> Vectors:
+    """Each row scaled to length 1 (an all-zero row stays zero), so a dot product is a cosine."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    vectors: Vectors = (rows / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return vectors
 
 
 def _length_groups(lengths: Sequence[int]) -> list[list[int]]:

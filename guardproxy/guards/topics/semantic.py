@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from guardproxy.embeddings import CachedEncoder, Vectors
+from guardproxy.embeddings import CachedEncoder, Vectors, normalise_rows
 from guardproxy.guards.topics.config import Topic
 
 Scores = npt.NDArray[np.float32]
@@ -82,7 +82,4 @@ class TopicIndex:
 def compose(vectors: Vectors, weights: Sequence[float], runs: Sequence[tuple[int, int]]) -> Vectors:
     """One normalised vector per (first, last) run of ``vectors``: their ``weights``-weighted mean."""
     weighted = vectors * np.asarray(weights, dtype=np.float32)[:, None]
-    sums = np.stack([weighted[first:last + 1].sum(axis=0) for first, last in runs])
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    composed: Vectors = (sums / np.clip(norms, 1e-12, None)).astype(np.float32)
-    return composed
+    return normalise_rows(np.stack([weighted[first:last + 1].sum(axis=0) for first, last in runs]))
