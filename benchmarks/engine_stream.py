@@ -26,12 +26,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from guardproxy.engine import ChainResult, Engine
+from guardproxy.engine.core import ChainResult, Engine
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.loader import load_policy_set
 from guardproxy.policy.schema import GuardEntry, Policy
-from guardproxy.stream_guard import HoldBackBuffer, StreamGuard
-from guardproxy.streaming import DONE, SSEDecoder, encode_data, parse_event
+from guardproxy.proxy.sse import DONE, SSEDecoder, encode_data, parse_event
+from guardproxy.proxy.stream_guard import HoldBackBuffer, StreamGuard
 
 POLICY = Path(__file__).resolve().parent.parent / "policies" / "default.yaml"
 SENTENCES = (

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from guardproxy.guards.grounding import GroundingGuard
 from guardproxy.guards.grounding.config import DEFAULT_THRESHOLD, GroundingConfig
 from guardproxy.guards.grounding.fit import DEFAULT_DATA, DEFAULT_SEED, Row, auroc, read_rows, split_halves
+from guardproxy.guards.grounding.guard import GroundingGuard
 
 BUCKETS = ((0, 20), (20, 50), (50, 100), (100, 10**9))
 _WORD = re.compile(r"\w+")

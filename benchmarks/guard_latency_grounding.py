@@ -16,8 +16,8 @@ import random
 import time
 
 from guardproxy.guards.base import GuardContext, Segment
-from guardproxy.guards.grounding import GroundingGuard
 from guardproxy.guards.grounding.config import GroundingConfig
+from guardproxy.guards.grounding.guard import GroundingGuard
 
 NAMES = ["Marie Curie", "the Danube", "Lisbon", "the Royal Society", "Ada Lovelace", "Mount Kenya", "the Senate"]
 VERBS = ["was founded in", "was described in", "moved to", "was rebuilt in", "reported on", "was visited by"]

@@ -24,9 +24,9 @@ from processes import free_port, start, stop_all
 from topics_quality import POLICY
 
 from guardproxy.guards.base import GuardContext, Segment
-from guardproxy.guards.topics import TopicsGuard
 from guardproxy.guards.topics.config import TopicsConfig
-from guardproxy.upstream import LoopUpstreamClient
+from guardproxy.guards.topics.guard import TopicsGuard
+from guardproxy.proxy.upstream import LoopUpstreamClient
 
 SENTENCES = [
     "Could you help me draft a short note to the team about Friday's offsite?",

@@ -14,8 +14,8 @@ import statistics
 import time
 
 from guardproxy.guards import GuardContext, Segment
-from guardproxy.guards.toxicity import ToxicityGuard
 from guardproxy.guards.toxicity.config import ToxicityConfig
+from guardproxy.guards.toxicity.guard import ToxicityGuard
 
 SENTENCES = (
     "Could you help me plan a three-day trip to Lisbon in May?",

@@ -1,8 +1,8 @@
 """Where a worker's memory goes: resident set size (VmRSS) per component, each in a fresh process.
 
 1. Imports: a bare interpreter, then each heavy package imported alone (the change against the bare
-   interpreter is its cost), then everything ``guardproxy.app`` imports.
-2. Models: ``guardproxy.app`` imported, then one guard built and warmed as the proxy does at start-up
+   interpreter is its cost), then everything ``guardproxy.http.app`` imports.
+2. Models: ``guardproxy.http.app`` imported, then one guard built and warmed as the proxy does at start-up
    (the change against "app imports" is the model's cost).
 3. The proxy as operators run it (``python -m guardproxy serve``, one worker, demo upstream): RSS once
    ``/readyz`` answers, and again after requests through every guard of the chain; for
@@ -47,20 +47,20 @@ IMPORTS = {
     "onnxruntime + tokenizers": "import onnxruntime, tokenizers",
     "scikit-learn + SciPy (the wheel's pickled profanity model)":
         "import sklearn.calibration, sklearn.svm, sklearn.feature_extraction.text",
-    "guardproxy.app (everything it imports)": "import guardproxy.app",
+    "guardproxy.http.app (everything it imports)": "import guardproxy.http.app",
 }
 
-_APP = "import guardproxy.app\n"
+_APP = "import guardproxy.http.app\n"
 MODELS = {
     "app imports": _APP,
     "+ pii, nlp: ner (spaCy en_core_web_sm + Presidio)":
-        _APP + "from guardproxy.guards.pii import PiiGuard\nfrom guardproxy.guards.pii.config import PiiConfig\n"
+        _APP + "from guardproxy.guards.pii.guard import PiiGuard\nfrom guardproxy.guards.pii.config import PiiConfig\n"
         "PiiGuard(PiiConfig()).warm()",
     "+ pii, nlp: pattern (Presidio, no spaCy model)":
-        _APP + "from guardproxy.guards.pii import PiiGuard\nfrom guardproxy.guards.pii.config import PiiConfig\n"
+        _APP + "from guardproxy.guards.pii.guard import PiiGuard\nfrom guardproxy.guards.pii.config import PiiConfig\n"
         "PiiGuard(PiiConfig(nlp='pattern')).warm()",
     "+ toxicity, implicit: false (alt-profanity-check's model)":
-        _APP + "from guardproxy.guards.toxicity import ToxicityGuard\n"
+        _APP + "from guardproxy.guards.toxicity.guard import ToxicityGuard\n"
         "from guardproxy.guards.toxicity.config import ToxicityConfig\n"
         "ToxicityGuard(ToxicityConfig(implicit=False)).warm()",
     "+ MiniLM encoder (topics semantic, implicit head, grounding)":
@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--skip-serve", action="store_true", help="skip part 3")
     args = parser.parse_args()
     print_rows("1. Imports, each in a fresh interpreter", IMPORTS, "python (bare interpreter)")
-    print_rows("2. Models, each after importing guardproxy.app", MODELS, "app imports")
+    print_rows("2. Models, each after importing guardproxy.http.app", MODELS, "app imports")
     if not args.skip_serve:
         serve(args.requests)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from passthrough_latency import compare
 from processes import free_port, start, stop_all
 
-from guardproxy.engine import ChainResult, Decision, GuardFailure, GuardRun
+from guardproxy.engine.core import ChainResult, Decision, GuardFailure, GuardRun
 from guardproxy.guards import Segment
 from guardproxy.policy import RouteChoice
 from guardproxy.policy.schema import Policy

@@ -27,8 +27,8 @@ import yaml
 
 from guardproxy.evaluation.scoring import Confusion
 from guardproxy.guards.base import GuardContext, Segment
-from guardproxy.guards.topics import TopicsGuard
 from guardproxy.guards.topics.config import TopicsConfig
+from guardproxy.guards.topics.guard import TopicsGuard
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "topics_dev.jsonl"

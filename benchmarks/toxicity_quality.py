@@ -29,8 +29,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from guardproxy.guards import GuardContext, Segment
-from guardproxy.guards.toxicity import ToxicityGuard
 from guardproxy.guards.toxicity.config import ToxicityConfig
+from guardproxy.guards.toxicity.guard import ToxicityGuard
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "toxicity_dev.jsonl"

@@ -123,7 +123,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         return run_eval(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from guardproxy.server import serve, serve_demo
+    from guardproxy.http.server import serve, serve_demo
 
     if args.command == "demo":
         settings = _settings(args, upstream="http://127.0.0.1:0/v1")

@@ -15,10 +15,10 @@ import openai
 import pytest
 from starlette.applications import Starlette
 
-from guardproxy.app import create_app
 from guardproxy.config import Settings
 from guardproxy.demo import DemoRecorder, create_demo_upstream
-from guardproxy.upstream import LoopUpstreamClient
+from guardproxy.http.app import create_app
+from guardproxy.proxy.upstream import LoopUpstreamClient
 from tests.servers import ThreadedServer
 
 REPO = Path(__file__).resolve().parent.parent

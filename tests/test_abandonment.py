@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from guardproxy.abandonment import ScanAbandoned, abandonable, raise_if_abandoned
+from guardproxy.guards.abandonment import ScanAbandoned, abandonable, raise_if_abandoned
 
 
 def test_outside_a_scan_the_check_does_nothing() -> None:

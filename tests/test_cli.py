@@ -16,7 +16,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from guardproxy.cli import run
-from guardproxy.errors import ContainErrors
+from guardproxy.http.errors import ContainErrors
 
 REPO = Path(__file__).resolve().parent.parent
 

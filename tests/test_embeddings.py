@@ -50,7 +50,7 @@ def test_onnxruntime_loads_only_with_the_encoder() -> None:
     import subprocess
     import sys
 
-    code = ("import sys\nimport guardproxy.app\nprint('onnxruntime' in sys.modules)\n"
+    code = ("import sys\nimport guardproxy.http.app\nprint('onnxruntime' in sys.modules)\n"
             "from guardproxy.embeddings import shared_encoder\nshared_encoder()\nprint('onnxruntime' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "True"]

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from guardproxy.engine import Engine
+from guardproxy.engine.core import Engine
 from guardproxy.guards import REGISTRY, Finding, GuardConfig, GuardContext, Segment
 from guardproxy.policy.loader import parse_policy
 from guardproxy.policy.schema import Policy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from guardproxy.extraction import apply_texts, request_segments, response_segments
+from guardproxy.proxy.extraction import apply_texts, request_segments, response_segments
 
 CHAT = {
     "model": "m",

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from guardproxy.findings_cache import FindingsCache, segment_key
+from guardproxy.engine.findings_cache import FindingsCache, segment_key
 from guardproxy.guards import Finding, Segment
 from guardproxy.guards.base import findings_cacheable
-from guardproxy.guards.grounding import GroundingGuard
+from guardproxy.guards.grounding.guard import GroundingGuard
 from guardproxy.guards.keywords import KeywordsConfig, KeywordsGuard
-from guardproxy.guards.pii import PiiGuard
 from guardproxy.guards.pii.config import PiiConfig
-from guardproxy.guards.topics import TopicsGuard
+from guardproxy.guards.pii.guard import PiiGuard
 from guardproxy.guards.topics.config import Topic, TopicsConfig
-from guardproxy.guards.toxicity import ToxicityGuard
+from guardproxy.guards.topics.guard import TopicsGuard
 from guardproxy.guards.toxicity.config import ToxicityConfig
+from guardproxy.guards.toxicity.guard import ToxicityGuard
 
 
 def test_keys_are_role_and_digest_never_the_text() -> None:

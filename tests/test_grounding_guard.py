@@ -7,9 +7,9 @@ from pydantic import ValidationError
 
 from guardproxy.guards import REGISTRY
 from guardproxy.guards.base import GuardContext, Segment
-from guardproxy.guards.grounding import GroundingGuard
 from guardproxy.guards.grounding.combiner import load_combiner
 from guardproxy.guards.grounding.config import GroundingConfig
+from guardproxy.guards.grounding.guard import GroundingGuard
 from guardproxy.guards.grounding.signals import FEATURES
 
 DOCUMENT = ("The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It was designed by the company of "

@@ -9,11 +9,10 @@ import pytest
 
 from guardproxy.demo import replies
 from guardproxy.guards.base import GuardContext, Segment
-from guardproxy.guards.grounding import GroundingGuard
 from guardproxy.guards.grounding.config import GroundingConfig
-from guardproxy.guards.grounding.guard import NoUpstreamError
+from guardproxy.guards.grounding.guard import GroundingGuard, NoUpstreamError
 from guardproxy.guards.grounding.judge import JUDGE_MARKER, JudgeAnswerError, judge_request, parse_judgement
-from guardproxy.upstream import LoopUpstreamClient
+from guardproxy.proxy.upstream import LoopUpstreamClient
 
 DOCUMENT = "The Eiffel Tower was completed in 1889 in Paris. It is 330 metres tall."
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import ClassVar
 
-from guardproxy.guard_pool import QUICK_SCAN_SECONDS, GuardPool, PoolResult, PoolScan, ScanTimes
+from guardproxy.engine.pool import QUICK_SCAN_SECONDS, GuardPool, PoolResult, PoolScan, ScanTimes
 from guardproxy.guards import Finding, GuardConfig, GuardContext, Segment
 
 
@@ -114,7 +114,7 @@ class Worker:
         return None
 
     def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
-        from guardproxy.abandonment import raise_if_abandoned
+        from guardproxy.guards.abandonment import raise_if_abandoned
 
         try:
             for _ in range(self.steps):

@@ -11,8 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from guardproxy.app import create_app
 from guardproxy.config import Settings
+from guardproxy.http.app import create_app
 from tests.conftest import BASIC_POLICY, PII_VALUES, REPO, RunningProxy, wait_until
 from tests.servers import ThreadedServer
 

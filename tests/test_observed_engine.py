@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from guardproxy.engine import ChainResult
+from guardproxy.engine.core import ChainResult
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.loader import parse_policy
 from guardproxy.telemetry.observed_engine import ObservedEngine

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from guardproxy.app import create_app
 from guardproxy.config import Settings
+from guardproxy.http.app import create_app
 from tests.conftest import BASIC_POLICY, wait_until
 from tests.servers import ThreadedServer
 
@@ -46,7 +46,7 @@ def test_spans_arrive_over_otlp_http(upstream_server: ThreadedServer, tmp_path: 
                 return {span.name for export in received for resource in export.resource_spans
                         for scope in resource.scope_spans for span in scope.spans}
 
-            assert wait_until(lambda: "chat demo" in names() and "guardproxy.upstream" in names())
+            assert wait_until(lambda: "chat demo" in names() and "guardproxy.proxy.upstream" in names())
     resource = received[0].resource_spans[0].resource
     assert any(a.key == "service.name" and a.value.string_value == "guardproxy-test" for a in resource.attributes)
     spans = [span for export in received for r in export.resource_spans for s in r.scope_spans for span in s.spans]

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from guardproxy.engine import ChainResult, Engine
+from guardproxy.engine.core import ChainResult, Engine
 from guardproxy.guards import GuardContext, Segment
-from guardproxy.guards.pii import PiiGuard
 from guardproxy.guards.pii.config import PiiConfig
+from guardproxy.guards.pii.guard import PiiGuard
 from guardproxy.policy.loader import PolicyError, parse_policy
-from guardproxy.restoration import Restorer
+from guardproxy.proxy.restoration import Restorer
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardproxy.engine import Engine
+from guardproxy.engine.core import Engine
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.loader import parse_policy
 from guardproxy.policy.schema import Policy
-from guardproxy.restoration import Restorer
-from guardproxy.stream_guard import StreamGuard
-from guardproxy.streaming import SSEDecoder, encode_data, parse_event
+from guardproxy.proxy.restoration import Restorer
+from guardproxy.proxy.sse import SSEDecoder, encode_data, parse_event
+from guardproxy.proxy.stream_guard import StreamGuard
 
 POLICY = parse_policy("""
 version: 1

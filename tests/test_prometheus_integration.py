@@ -23,8 +23,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from guardproxy.app import create_app
 from guardproxy.config import Settings
+from guardproxy.http.app import create_app
 from tests.conftest import REPO, wait_until
 from tests.servers import ThreadedServer
 from tests.test_metrics import scrape, total

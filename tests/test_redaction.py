@@ -1,4 +1,4 @@
-from guardproxy.redaction import Redaction, redact_spans
+from guardproxy.engine.redaction import Redaction, redact_spans
 
 
 def test_non_overlapping_spans() -> None:

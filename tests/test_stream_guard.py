@@ -9,12 +9,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from guardproxy.engine import Engine
+from guardproxy.engine.core import Engine
 from guardproxy.guards import REGISTRY, Finding, GuardConfig, GuardContext, Segment
 from guardproxy.policy.loader import parse_policy
 from guardproxy.policy.schema import Policy
-from guardproxy.stream_guard import HoldBackBuffer, StreamGuard
-from guardproxy.streaming import DONE, SSEDecoder, encode_data, parse_event
+from guardproxy.proxy.sse import DONE, SSEDecoder, encode_data, parse_event
+from guardproxy.proxy.stream_guard import HoldBackBuffer, StreamGuard
 
 POLICY = parse_policy("""
 version: 1

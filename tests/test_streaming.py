@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guardproxy.streaming import SSEDecoder, parse_event
+from guardproxy.proxy.sse import SSEDecoder, parse_event
 
 
 def test_events_split_across_arbitrary_chunks() -> None:

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from guardproxy.embeddings import CachedEncoder, MiniLMEncoder, Vectors, shared_encoder
 from guardproxy.guards.base import Finding, GuardContext, Segment
-from guardproxy.guards.topics import TopicsGuard
 from guardproxy.guards.topics.config import TopicsConfig
+from guardproxy.guards.topics.guard import TopicsGuard
 from guardproxy.guards.topics.semantic import listed_parts, reference_texts
 from guardproxy.guards.topics.windows import sentence_windows
 

@@ -9,10 +9,10 @@ import pytest
 
 from guardproxy.demo import replies
 from guardproxy.guards.base import GuardContext, Segment
-from guardproxy.guards.topics import TopicsGuard
 from guardproxy.guards.topics.config import TopicsConfig
+from guardproxy.guards.topics.guard import TopicsGuard
 from guardproxy.guards.topics.judge import JUDGE_MARKER, JudgeAnswerError, judge_request, parse_judgement
-from guardproxy.upstream import LoopUpstreamClient
+from guardproxy.proxy.upstream import LoopUpstreamClient
 
 TOPICS: list[dict[str, Any]] = [
     {"name": "travel", "description": "Flights, hotels and trips.", "keywords": ["flight", "hotel"]},

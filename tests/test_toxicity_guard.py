@@ -9,13 +9,13 @@ import pytest
 from pydantic import ValidationError
 
 from guardproxy.guards import REGISTRY, GuardContext, Segment
-from guardproxy.guards.toxicity import ToxicityGuard
 from guardproxy.guards.toxicity.config import (
     DEFAULT_THRESHOLD_COMBINED,
     DEFAULT_THRESHOLD_MODERATION,
     DEFAULT_THRESHOLD_PROFANITY,
     ToxicityConfig,
 )
+from guardproxy.guards.toxicity.guard import ToxicityGuard
 from guardproxy.guards.toxicity.profanity import ProfanityScorer
 
 CONTEXT = GuardContext("output")

@@ -12,10 +12,10 @@ import pytest
 
 from guardproxy.demo.moderations import CATEGORIES, HIT_SCORE
 from guardproxy.guards import GuardContext, Segment, UpstreamCallError
-from guardproxy.guards.toxicity import ToxicityGuard
 from guardproxy.guards.toxicity.config import ToxicityConfig
+from guardproxy.guards.toxicity.guard import ToxicityGuard
 from guardproxy.guards.toxicity.moderation import ModerationUnavailable
-from guardproxy.upstream import LoopUpstreamClient, create_client
+from guardproxy.proxy.upstream import LoopUpstreamClient, create_client
 from tests.servers import ThreadedServer
 
 

@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 
-from guardproxy.app import create_app
 from guardproxy.config import Settings
 from guardproxy.demo import DemoRecorder
+from guardproxy.http.app import create_app
 from guardproxy.telemetry.tracing import Tracing
 from tests.conftest import BASIC_POLICY, PII_VALUES, REPO, wait_until
 from tests.servers import ThreadedServer
@@ -82,7 +82,7 @@ def test_non_streamed_request(traced: tuple[str, InMemorySpanExporter], recorder
     promise = guards["output", "promise"].attributes or {}
     assert promise["guardproxy.verdict"] == "flagged" and promise["guardproxy.action"] == "flag"
 
-    upstream = spans_named(exporter, "guardproxy.upstream")
+    upstream = spans_named(exporter, "guardproxy.proxy.upstream")
     assert len(upstream) == 1 and upstream[0].parent is not None
     assert upstream[0].parent.span_id == span.context.span_id
     assert (upstream[0].attributes or {})["http.response.status_code"] == 200
@@ -101,7 +101,7 @@ def test_streamed_request_ends_after_last_byte(traced: tuple[str, InMemorySpanEx
     assert attributes["gen_ai.usage.input_tokens"] == usage.prompt_tokens
     assert attributes["gen_ai.usage.output_tokens"] == usage.completion_tokens
     assert attributes["guardproxy.verdict"] == "pass"
-    upstream = spans_named(exporter, "guardproxy.upstream")[0]
+    upstream = spans_named(exporter, "guardproxy.proxy.upstream")[0]
     output_guards = [s for s in spans_named(exporter, "guardproxy.guard")
                      if (s.attributes or {})["guardproxy.stage"] == "output"]
     assert output_guards

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from guardproxy.guards import UpstreamCallError
-from guardproxy.upstream import (
+from guardproxy.proxy.upstream import (
     LoopUpstreamClient,
     classify_failure,
     create_client,

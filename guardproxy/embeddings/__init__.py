@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from guardproxy.abandonment import raise_if_abandoned
+from guardproxy.guards.abandonment import raise_if_abandoned
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession

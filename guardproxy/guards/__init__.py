@@ -1,4 +1,5 @@
-"""Guard registry: adding a guard is one module plus one line here."""
+"""Guards: the contract every guard implements (``base.py``) and the registry
+that finds guard types by name (``registry.py``) without importing them."""
 
 from __future__ import annotations
 
@@ -12,21 +13,9 @@ from guardproxy.guards.base import (
     UpstreamCallError,
     UpstreamClient,
 )
-from guardproxy.guards.grounding import GroundingGuard
-from guardproxy.guards.keywords import KeywordsGuard
-from guardproxy.guards.pii import PiiGuard
-from guardproxy.guards.topics import TopicsGuard
-from guardproxy.guards.toxicity import ToxicityGuard
-
-REGISTRY: dict[str, type[Guard]] = {
-    "keywords": KeywordsGuard,
-    "pii": PiiGuard,
-    "toxicity": ToxicityGuard,
-    "topics": TopicsGuard,
-    "grounding": GroundingGuard,
-}
+from guardproxy.guards.registry import REGISTRY, GuardType
 
 __all__ = [
-    "REGISTRY", "Finding", "Guard", "GuardConfig", "GuardContext", "Segment", "Stage", "UpstreamCallError",
-    "UpstreamClient",
+    "REGISTRY", "Finding", "Guard", "GuardConfig", "GuardContext", "GuardType", "Segment", "Stage",
+    "UpstreamCallError", "UpstreamClient",
 ]

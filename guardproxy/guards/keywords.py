@@ -13,6 +13,7 @@ from typing import ClassVar
 from pydantic import field_validator, model_validator
 
 from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment, validate_regex
+from guardproxy.guards.registry import GuardType
 
 
 class KeywordsConfig(GuardConfig):
@@ -79,3 +80,6 @@ class KeywordsGuard:
                     if match.end() > match.start():
                         findings.append(Finding(label, 1.0, index, match.start(), match.end()))
         return findings
+
+
+GUARD_TYPE = GuardType(KeywordsConfig, "guardproxy.guards.keywords:KeywordsGuard")

@@ -2,7 +2,7 @@
 
 What the rest of the proxy touches:
 
-- ``Telemetry``: built once by the app factory (``guardproxy.app.create_app``);
+- ``Telemetry``: built once by the app factory (``guardproxy.http.app.create_app``);
 - ``RequestTelemetry`` and ``request_telemetry(scope)``: one request's notes
   (model, stage outcomes, upstream timing and failures), reported when the response ends;
 - ``RequestObserver`` (used by the proxy's front), ``ObservedEngine``, ``metrics_endpoint``,

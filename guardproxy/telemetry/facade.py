@@ -15,9 +15,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import multiprocess as prometheus_multiprocess
 
-from guardproxy.decisions import Outcome
-from guardproxy.engine import ChainResult
+from guardproxy.engine.core import ChainResult
 from guardproxy.policy import PolicySet, RouteChoice
+from guardproxy.proxy.decisions import Outcome
 from guardproxy.telemetry.labels import FINDING_LABEL_LIMIT, MODEL_LIMIT, NONE, LabelCap, normalise_model
 from guardproxy.telemetry.logs import access_line
 from guardproxy.telemetry.metrics import ProxyMetrics

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from guardproxy.engine import ChainResult, Engine, entry_names
+from guardproxy.engine.core import ChainResult, Engine, entry_names
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.schema import GuardEntry, Policy
 

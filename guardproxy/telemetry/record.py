@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Scope
 
-from guardproxy.decisions import Outcome
-from guardproxy.engine import VERDICT_RANK, Verdict
+from guardproxy.engine.core import VERDICT_RANK, Verdict
 from guardproxy.policy import RouteChoice
-from guardproxy.upstream import classify_failure
+from guardproxy.proxy.decisions import Outcome
+from guardproxy.proxy.upstream import classify_failure
 
 if TYPE_CHECKING:
     from guardproxy.telemetry.facade import Telemetry

@@ -27,7 +27,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import Scope
 
-from guardproxy.engine import ChainResult
+from guardproxy.engine.core import ChainResult
 
 if TYPE_CHECKING:
     from guardproxy.telemetry.record import RequestTelemetry
@@ -141,7 +141,7 @@ class RequestTrace:
 
     def upstream_started(self, method: str) -> dict[str, str]:
         """Opens the upstream span; returns the ``traceparent`` headers that make it the upstream's parent."""
-        self._upstream = self._tracing.tracer.start_span("guardproxy.upstream", kind=SpanKind.CLIENT,
+        self._upstream = self._tracing.tracer.start_span("guardproxy.proxy.upstream", kind=SpanKind.CLIENT,
                                                          attributes={"http.request.method": method})
         carrier: dict[str, str] = {}
         _PROPAGATOR.inject(carrier, trace.set_span_in_context(self._upstream))

@@ -1,5 +1,8 @@
 """``guard: pii``: personal data found with Presidio (spaCy NER plus patterns)."""
 
-from guardproxy.guards.pii.guard import PiiGuard
+from guardproxy.guards.pii.config import PiiConfig
+from guardproxy.guards.registry import GuardType
 
-__all__ = ["PiiGuard"]
+GUARD_TYPE = GuardType(PiiConfig, "guardproxy.guards.pii.guard:PiiGuard")
+
+__all__ = ["GUARD_TYPE"]

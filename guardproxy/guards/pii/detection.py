@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
 
-from guardproxy.abandonment import raise_if_abandoned
+from guardproxy.guards.abandonment import raise_if_abandoned
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,9 @@ MiniLM embeddings for implicit hate (``implicit: true``), or the upstream's
 ``/v1/moderations`` endpoint (``detector: moderation``).
 """
 
-from guardproxy.guards.toxicity.guard import ToxicityGuard
+from guardproxy.guards.registry import GuardType
+from guardproxy.guards.toxicity.config import ToxicityConfig
 
-__all__ = ["ToxicityGuard"]
+GUARD_TYPE = GuardType(ToxicityConfig, "guardproxy.guards.toxicity.guard:ToxicityGuard")
+
+__all__ = ["GUARD_TYPE"]

@@ -12,14 +12,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import Response
 
-from guardproxy.engine import ChainResult, Engine
-from guardproxy.errors import ClientError
-from guardproxy.exchange import Exchange
+from guardproxy.engine.core import ChainResult, Engine
 from guardproxy.guards import GuardContext, Segment, UpstreamClient
+from guardproxy.http.errors import ClientError
+from guardproxy.http.exchange import Exchange
+from guardproxy.http.runtime import Runtime
 from guardproxy.policy import RouteChoice
 from guardproxy.policy.schema import Policy
-from guardproxy.proxy import verdict_headers
-from guardproxy.runtime import Runtime
+from guardproxy.proxy.handlers import verdict_headers
 from guardproxy.telemetry import request_telemetry
 
 

@@ -14,8 +14,8 @@ from dataclasses import replace
 import uvicorn
 from starlette.applications import Starlette
 
-from guardproxy.app import create_app
 from guardproxy.config import Settings
+from guardproxy.http.app import create_app
 from guardproxy.telemetry.logs import configure_access_log
 
 log = logging.getLogger("guardproxy")
@@ -45,7 +45,7 @@ def serve(settings: Settings) -> int:
         os.environ.update(settings.to_env())
         metrics_dir = _multiprocess_metrics_dir() if settings.metrics else None
         try:
-            uvicorn.run("guardproxy.app:app_from_environment", factory=True, workers=settings.workers,
+            uvicorn.run("guardproxy.http.app:app_from_environment", factory=True, workers=settings.workers,
                         **_uvicorn_options(settings))  # type: ignore[arg-type]
         finally:
             if metrics_dir is not None:
@@ -86,7 +86,7 @@ def bound_port(server: uvicorn.Server) -> int:
 
 
 def serve_demo(settings: Settings, demo_port: int) -> int:
-    from guardproxy.demo_upstream import create_demo_upstream
+    from guardproxy.demo import create_demo_upstream
 
     upstream = start_in_thread(create_demo_upstream(), "127.0.0.1", demo_port)
     url = f"http://127.0.0.1:{bound_port(upstream)}/v1"

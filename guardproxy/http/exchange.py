@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from guardproxy.errors import ClientError
+from guardproxy.http.errors import ClientError
 from guardproxy.telemetry.response_watch import ResponseWatch
 
 RawHeaders = list[tuple[bytes, bytes]]

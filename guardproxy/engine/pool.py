@@ -25,9 +25,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from guardproxy.abandonment import ScanAbandoned, abandonable
-from guardproxy.errors import describe_error
+from guardproxy.engine.failures import describe_error
 from guardproxy.guards import Finding, Guard, GuardContext, Segment
+from guardproxy.guards.abandonment import ScanAbandoned, abandonable
 
 QUICK_SCAN_SECONDS = 0.002
 _WEIGHT = 0.2  # of the newest scan in a guard's recent scan time

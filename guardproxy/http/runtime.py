@@ -14,11 +14,11 @@ import httpx
 import watchfiles
 
 from guardproxy.config import Settings
-from guardproxy.engine import Engine
+from guardproxy.engine.core import Engine
 from guardproxy.heap import settle_heap
 from guardproxy.policy import PolicyError, PolicySet, load_policy_set
+from guardproxy.proxy.upstream import LoopUpstreamClient
 from guardproxy.telemetry import ObservedEngine, Telemetry
-from guardproxy.upstream import LoopUpstreamClient
 
 log = logging.getLogger("guardproxy.policy")
 

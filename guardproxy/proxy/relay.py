@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
-from guardproxy.errors import error_body
-from guardproxy.stream_guard import StreamGuard
-from guardproxy.streaming import SSEDecoder, SSEEvent, encode_data
+from guardproxy.http.errors import error_body
+from guardproxy.proxy.sse import SSEDecoder, SSEEvent, encode_data
+from guardproxy.proxy.stream_guard import StreamGuard
+from guardproxy.proxy.upstream import UPSTREAM_ERRORS, classify_failure
 from guardproxy.telemetry import RequestTelemetry
-from guardproxy.upstream import UPSTREAM_ERRORS, classify_failure
 
-log = logging.getLogger("guardproxy.relay")
+log = logging.getLogger("guardproxy.proxy.relay")
 
 OnDone = Callable[[str], Awaitable[None] | None]
 

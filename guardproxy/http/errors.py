@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import traceback
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from guardproxy.engine.failures import describe_error
 
 log = logging.getLogger("guardproxy")
 
@@ -49,14 +49,6 @@ class ClientError(Exception):
 
     def response(self, headers: Mapping[str, str] | None = None) -> Response:
         return error_response(self.status, self.message, "invalid_request_error", self.code, self.param, headers)
-
-
-def describe_error(exc: BaseException) -> str:
-    """The exception type and where it was raised, never its message: messages
-    often quote the input, which may hold personal data or keys."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"{type(exc).__name__}{where}"
 
 
 class ContainErrors:

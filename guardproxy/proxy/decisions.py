@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 from starlette.responses import Response
 
-from guardproxy.engine import ChainResult, Decision, GuardFailure, Verdict
-from guardproxy.errors import error_body
+from guardproxy.engine.core import ChainResult, Decision, GuardFailure, Verdict
+from guardproxy.http.errors import error_body
 from guardproxy.policy import RouteChoice
 
 log = logging.getLogger("guardproxy.decision")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from guardproxy.engine import ChainResult
-from guardproxy.redaction import Redaction, redact_spans
+from guardproxy.engine.core import ChainResult
+from guardproxy.engine.redaction import Redaction, redact_spans
 
 
 class Restorer:

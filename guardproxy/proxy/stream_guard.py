@@ -34,13 +34,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardproxy.engine import VERDICT_RANK, ChainResult, Decision, Engine, GuardFailure, Verdict, entry_names
-from guardproxy.extraction import apply_texts, message_segments
+from guardproxy.engine.core import VERDICT_RANK, ChainResult, Decision, Engine, GuardFailure, Verdict, entry_names
+from guardproxy.engine.redaction import Redaction
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.schema import GuardEntry, Policy
-from guardproxy.redaction import Redaction
-from guardproxy.restoration import Restorer
-from guardproxy.streaming import DONE, SSEEvent, comment, encode_data
+from guardproxy.proxy.extraction import apply_texts, message_segments
+from guardproxy.proxy.restoration import Restorer
+from guardproxy.proxy.sse import DONE, SSEEvent, comment, encode_data
 
 _WHITESPACE = re.compile(r"\s")
 # After the first release, a gating check waits until this much (or the hold-back, if smaller) can

@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from guardproxy.check_api import guardrails_check
-from guardproxy.errors import describe_error, error_response
-from guardproxy.exchange import ClientDisconnected, Exchange
-from guardproxy.proxy import ENDPOINTS, Reply, guarded, passthrough
-from guardproxy.runtime import Runtime
+from guardproxy.engine.failures import describe_error
+from guardproxy.http.check_api import guardrails_check
+from guardproxy.http.errors import error_response
+from guardproxy.http.exchange import ClientDisconnected, Exchange
+from guardproxy.http.runtime import Runtime
+from guardproxy.proxy.handlers import ENDPOINTS, Reply, guarded, passthrough
 from guardproxy.telemetry import RequestObserver
 from guardproxy.telemetry.response_watch import ResponseWatch
 

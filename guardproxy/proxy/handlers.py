@@ -20,21 +20,21 @@ import aiohttp
 from starlette.responses import Response
 
 from guardproxy import json_codec
-from guardproxy.decisions import append_notes, blocked_input_response, log_decision, withhold_choices
-from guardproxy.engine import VERDICT_RANK, ChainResult, Verdict
-from guardproxy.errors import ClientError, error_response
-from guardproxy.exchange import BodyReply, Exchange, RawHeaders, StreamReply, too_large
-from guardproxy.extraction import apply_texts, request_segments, response_segments
+from guardproxy.engine.core import VERDICT_RANK, ChainResult, Verdict
 from guardproxy.guards import GuardContext, Segment
+from guardproxy.http.errors import ClientError, error_response
+from guardproxy.http.exchange import BodyReply, Exchange, RawHeaders, StreamReply, too_large
+from guardproxy.http.runtime import Runtime
 from guardproxy.policy import RouteChoice
-from guardproxy.relay import close_upstream, relay_guarded, relay_raw
-from guardproxy.restoration import Restorer
-from guardproxy.runtime import Runtime
-from guardproxy.stream_guard import StreamGuard
+from guardproxy.proxy.decisions import append_notes, blocked_input_response, log_decision, withhold_choices
+from guardproxy.proxy.extraction import apply_texts, request_segments, response_segments
+from guardproxy.proxy.relay import close_upstream, relay_guarded, relay_raw
+from guardproxy.proxy.restoration import Restorer
+from guardproxy.proxy.stream_guard import StreamGuard
+from guardproxy.proxy.upstream import UPSTREAM_ERRORS, classify_failure, request_headers, response_headers
 from guardproxy.telemetry import RequestTelemetry, request_telemetry
-from guardproxy.upstream import UPSTREAM_ERRORS, classify_failure, request_headers, response_headers
 
-log = logging.getLogger("guardproxy.proxy")
+log = logging.getLogger("guardproxy.proxy.handlers")
 
 ENDPOINTS = {"/v1/chat/completions": "chat", "/v1/completions": "completions", "/v1/embeddings": "embeddings"}
 _REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input"}

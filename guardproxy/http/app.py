@@ -19,13 +19,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from guardproxy.config import Settings, settings_from_environment
-from guardproxy.errors import ContainErrors, error_response
-from guardproxy.front import ProxyFront
 from guardproxy.heap import tune_allocator
-from guardproxy.runtime import Runtime
+from guardproxy.http.errors import ContainErrors, error_response
+from guardproxy.http.front import ProxyFront
+from guardproxy.http.runtime import Runtime
+from guardproxy.proxy.upstream import create_client, create_relay_session
 from guardproxy.telemetry import RequestObserver, Telemetry, Tracing, metrics_endpoint
 from guardproxy.telemetry.logs import configure_access_log
-from guardproxy.upstream import create_client, create_relay_session
 
 log = logging.getLogger("guardproxy")
 

@@ -18,19 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from guardproxy.errors import describe_error
-from guardproxy.findings_cache import CacheLookup, FindingsCache, SegmentKey, segment_key
-from guardproxy.guard_pool import Failure, GuardPool, PoolScan, ScanTimes
+from guardproxy.engine.failures import describe_error
+from guardproxy.engine.findings_cache import CacheLookup, FindingsCache, SegmentKey, segment_key
+from guardproxy.engine.pool import Failure, GuardPool, PoolScan, ScanTimes
+from guardproxy.engine.redaction import Redaction, redact_spans
 from guardproxy.guards import REGISTRY, Finding, Guard, GuardContext, Segment, Stage
 from guardproxy.guards.base import findings_cacheable
 from guardproxy.policy.schema import DEFAULT_NOTE, Action, GuardEntry, Mode, Policy
-from guardproxy.redaction import Redaction, redact_spans
 
 Verdict = Literal["pass", "flagged", "redacted", "blocked"]
 Outcome = tuple[list[Finding], Failure | None, float]  # findings, failure, seconds
 VERDICT_RANK: dict[Verdict, int] = {"pass": 0, "flagged": 1, "redacted": 2, "blocked": 3}
 
-log = logging.getLogger("guardproxy.engine")
+log = logging.getLogger("guardproxy.engine.core")
 
 
 @dataclass(frozen=True, slots=True)
