@@ -27,7 +27,7 @@ import statistics
 import time
 from pathlib import Path
 
-from guardproxy.engine.core import Engine
+from guardproxy.engine import Engine
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.loader import load_policy_set
 from guardproxy.policy.schema import GuardEntry, Policy

@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from guardproxy.engine.core import Engine
+from guardproxy.engine import Engine
 from guardproxy.guards import Finding, GuardContext, Segment, Stage
 from guardproxy.policy.loader import load_policy_set
 from guardproxy.policy.schema import GuardEntry, Policy

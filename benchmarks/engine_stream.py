@@ -26,12 +26,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from guardproxy.engine.core import ChainResult, Engine
+from guardproxy.engine import ChainResult, Engine
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.loader import load_policy_set
 from guardproxy.policy.schema import GuardEntry, Policy
+from guardproxy.proxy.dialects import DIALECTS
 from guardproxy.proxy.sse import DONE, SSEDecoder, encode_data, parse_event
 from guardproxy.proxy.stream_guard import HoldBackBuffer, StreamGuard
+
+CHAT = DIALECTS["/v1/chat/completions"]
 
 POLICY = Path(__file__).resolve().parent.parent / "policies" / "default.yaml"
 SENTENCES = (
@@ -76,7 +79,7 @@ class CountingEngine(Engine):
 async def stream(engine: Engine, policy: Policy, interval: float = 0.0) -> tuple[str, float | None, int]:
     """The released text, the seconds from the first chunk to the first released text, and
     how many chain runs gated a release."""
-    guard = StreamGuard(engine, policy, policy.chains["default"].output, GuardContext("output"), "chat")
+    guard = StreamGuard(engine, policy, policy.chains["default"].output, GuardContext("output"), CHAT)
     released, first_at, started = "", None, time.perf_counter()
     for position, raw in enumerate(chunks(answer())):
         if interval:

@@ -27,7 +27,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from guardproxy.engine.core import Engine, Verdict
+from guardproxy.engine import Engine, Verdict
 from guardproxy.http.check_api import CheckRequest, run_check
 from guardproxy.policy import PolicyError, load_policy_set
 

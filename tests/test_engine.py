@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from guardproxy.engine.core import Engine
+from guardproxy.engine import Engine
 from guardproxy.guards import REGISTRY, Finding, GuardConfig, GuardContext, Segment
 from guardproxy.policy.loader import parse_policy
 from guardproxy.policy.schema import Policy
@@ -142,7 +142,7 @@ async def test_timeout_fails_closed_by_default_and_open_when_allowed() -> None:
 
     open_ = policy("      - {guard: slow, action: flag, seconds: 2, timeout_ms: 100, on_error: allow}\n")
     _, result = await run(open_, "text")
-    assert result.verdict == "pass" and result.failures[0].blocked is False  # type: ignore[attr-defined]
+    assert result.verdict == "flagged" and result.failures[0].blocked is False  # type: ignore[attr-defined]
 
 
 async def test_guard_exception_follows_on_error_and_never_logs_text(caplog: pytest.LogCaptureFixture) -> None:
@@ -153,7 +153,7 @@ async def test_guard_exception_follows_on_error_and_never_logs_text(caplog: pyte
     assert "jane.doe" not in caplog.text and "jane.doe" not in result.failures[0].detail  # type: ignore[attr-defined]
     p_monitor = policy("      - {guard: broken, action: block, mode: monitor}\n")
     _, result = await run(p_monitor, "x")
-    assert result.verdict == "pass"  # type: ignore[attr-defined]  # monitor never blocks, even on error
+    assert result.verdict == "flagged"  # type: ignore[attr-defined]  # monitor never blocks, even on error
 
 
 async def test_findings_out_of_range_are_dropped() -> None:

@@ -10,13 +10,16 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardproxy.engine.core import Engine
+from guardproxy.engine import Engine
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.loader import parse_policy
 from guardproxy.policy.schema import Policy
+from guardproxy.proxy.dialects import DIALECTS
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.sse import SSEDecoder, encode_data, parse_event
 from guardproxy.proxy.stream_guard import StreamGuard
+
+CHAT = DIALECTS["/v1/chat/completions"]
 
 POLICY = parse_policy("""
 version: 1
@@ -59,7 +62,7 @@ async def whole_redaction(policy: Policy, text: str) -> tuple[str, list[str]]:
 
 
 async def stream(policy: Policy, pieces: list[str], restorer: Restorer | None = None) -> list[str]:
-    guard = StreamGuard(engine(), policy, policy.chains["default"].output, GuardContext("output"), "chat", restorer)
+    guard = StreamGuard(engine(), policy, policy.chains["default"].output, GuardContext("output"), CHAT, restorer)
     released: list[str] = []
     events = [chunk(p) for p in pieces] + [encode_data({"id": "c", "object": "chat.completion.chunk", "choices": [
         {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]}), b"data: [DONE]\n\n"]

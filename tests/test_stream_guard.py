@@ -9,12 +9,16 @@ from typing import Any, ClassVar
 
 import pytest
 
-from guardproxy.engine.core import Engine
+from guardproxy.engine import Engine
 from guardproxy.guards import REGISTRY, Finding, GuardConfig, GuardContext, Segment
 from guardproxy.policy.loader import parse_policy
 from guardproxy.policy.schema import Policy
+from guardproxy.proxy.dialects import DIALECTS
 from guardproxy.proxy.sse import DONE, SSEDecoder, encode_data, parse_event
 from guardproxy.proxy.stream_guard import HoldBackBuffer, StreamGuard
+
+CHAT = DIALECTS["/v1/chat/completions"]
+PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
 
 POLICY = parse_policy("""
 version: 1
@@ -42,11 +46,12 @@ def pieces(text: str, size: int = 3) -> list[str]:
 
 async def run(events: list[bytes], endpoint: str = "chat") -> tuple[bytes, StreamGuard]:
     engine = Engine(1)
-    guard = StreamGuard(engine, POLICY, POLICY.chains["default"].output, GuardContext("output"), endpoint)
+    guard = StreamGuard(engine, POLICY, POLICY.chains["default"].output, GuardContext("output"),
+                        DIALECTS[PATHS[endpoint]])
     out = b""
     for raw in events:
         out += await guard.process(parse_event(raw))
-        if guard.blocked:
+        if guard.ended:
             break
     else:
         out += await guard.finish()
@@ -208,13 +213,13 @@ def output_policy(hold_back: int, *entries: str) -> Policy:
 async def released_per_chunk(policy: Policy, events: list[bytes]) -> tuple[list[str], StreamGuard, list[float]]:
     """The text each event released, and when (seconds since the start)."""
     engine = Engine(2)
-    guard = StreamGuard(engine, policy, policy.chains["default"].output, GuardContext("output"), "chat")
+    guard = StreamGuard(engine, policy, policy.chains["default"].output, GuardContext("output"), CHAT)
     released, times, started = [], [], time.perf_counter()
     for raw in events:
         out = await guard.process(parse_event(raw))
         released.append(chat_text(out)[0])
         times.append(time.perf_counter() - started)
-        if guard.blocked:
+        if guard.ended:
             break
     engine.close()
     return released, guard, times

@@ -22,45 +22,13 @@ from guardproxy.engine.failures import describe_error
 from guardproxy.engine.findings_cache import CacheLookup, FindingsCache, SegmentKey, segment_key
 from guardproxy.engine.pool import Failure, GuardPool, PoolScan, ScanTimes
 from guardproxy.engine.redaction import Redaction, redact_spans
+from guardproxy.engine.verdict import Decision, GuardFailure, Verdict, verdict_of
 from guardproxy.guards import REGISTRY, Finding, Guard, GuardContext, Segment, Stage
 from guardproxy.guards.base import findings_cacheable
-from guardproxy.policy.schema import DEFAULT_NOTE, Action, GuardEntry, Mode, Policy
+from guardproxy.policy.schema import DEFAULT_NOTE, GuardEntry, Policy
 
-Verdict = Literal["pass", "flagged", "redacted", "blocked"]
 Outcome = tuple[list[Finding], Failure | None, float]  # findings, failure, seconds
-VERDICT_RANK: dict[Verdict, int] = {"pass": 0, "flagged": 1, "redacted": 2, "blocked": 3}
-
-log = logging.getLogger("guardproxy.engine.core")
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """A finding with what the engine did about it."""
-
-    guard: str
-    name: str
-    label: str
-    score: float
-    segment: int
-    start: int | None
-    end: int | None
-    action: Action
-    mode: Mode
-    replacement: str | None = None
-    restorable: bool = False
-
-    @property
-    def enforced(self) -> bool:
-        return self.mode == "enforce"
-
-
-@dataclass(frozen=True, slots=True)
-class GuardFailure:
-    guard: str
-    name: str
-    kind: Literal["error", "timeout"]
-    detail: str
-    blocked: bool
+log = logging.getLogger("guardproxy.engine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +40,7 @@ class GuardRun:
     seconds: float
     findings: int
     outcome: Literal["ok", "error", "timeout"]
+    action: str = ""
 
 
 @dataclass
@@ -186,7 +155,7 @@ class Engine:
                 blocked = on_error == "block" and mode == "enforce"
                 kind, detail = failure
                 result.failures.append(GuardFailure(entry.guard, name, kind, detail, blocked))
-                result.runs.append(GuardRun(entry.guard, name, seconds, 0, kind))
+                result.runs.append(GuardRun(entry.guard, name, seconds, 0, kind, entry.action))
                 log.warning("guard %s (%s) %s: %s; on_error=%s", name, entry.guard, kind, detail, on_error)
                 if blocked:
                     result.decisions.append(
@@ -194,7 +163,7 @@ class Engine:
                     )
                     block_messages.append(entry.message or "")
                 continue
-            result.runs.append(GuardRun(entry.guard, name, seconds, len(findings), "ok"))
+            result.runs.append(GuardRun(entry.guard, name, seconds, len(findings), "ok", entry.action))
             if findings and entry.action == "annotate" and mode == "enforce":
                 note = entry.note or DEFAULT_NOTE
                 if note not in result.notes:
@@ -263,24 +232,22 @@ class Engine:
 
     @staticmethod
     def _settle(result: ChainResult, policy: Policy, block_messages: list[str]) -> None:
-        if result.blocking:
-            result.verdict = "blocked"
-            default = policy.messages.input_blocked if result.stage == "input" else policy.messages.output_blocked
-            result.message = next((m for m in block_messages if m), default)
-            return
+        """The verdict, and every segment's redacted text. Redactions are applied even when
+        the run blocks: a dialect that withholds only the blocked choice of several sends
+        the others, and they must be redacted too."""
         per_segment: dict[int, list[Redaction]] = {}
         for d in result.decisions:
-            if d.action == "redact" and d.enforced and d.segment >= 0:
+            if d.redacts and d.segment >= 0:
                 text = result.segments[d.segment].text
                 start, end = (d.start, d.end) if d.start is not None and d.end is not None else (0, len(text))
                 per_segment.setdefault(d.segment, []).append(Redaction(start, end, d.replacement or f"[{d.label}]"))
         result.redactions = per_segment
         for index, redactions in per_segment.items():
             result.texts[index] = redact_spans(result.segments[index].text, redactions)
-        if per_segment:
-            result.verdict = "redacted"
-        elif result.decisions:
-            result.verdict = "flagged"
+        result.verdict = verdict_of(result.decisions, result.failures)
+        if result.verdict == "blocked":
+            default = policy.messages.input_blocked if result.stage == "input" else policy.messages.output_blocked
+            result.message = next((m for m in block_messages if m), default)
 
 
 @dataclass(frozen=True, slots=True)

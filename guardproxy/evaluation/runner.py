@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from guardproxy.engine.core import Engine
+from guardproxy.engine import Engine
 from guardproxy.evaluation.datasets import LabelledItem, LabelledSpan
 from guardproxy.guards import GuardContext, Segment, Stage
 from guardproxy.policy import GuardEntry, Policy

@@ -24,7 +24,7 @@ from guardproxy.http.errors import ContainErrors, error_response
 from guardproxy.http.front import ProxyFront
 from guardproxy.http.runtime import Runtime
 from guardproxy.proxy.upstream import create_client, create_relay_session
-from guardproxy.telemetry import RequestObserver, Telemetry, Tracing, metrics_endpoint
+from guardproxy.telemetry import Telemetry, Tracing, metrics_endpoint
 from guardproxy.telemetry.logs import configure_access_log
 
 log = logging.getLogger("guardproxy")
@@ -112,7 +112,7 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_found})
     app.state.runtime = runtime
     app.state.telemetry = telemetry
-    return ProxyFront(ContainErrors(app), runtime, RequestObserver(telemetry))
+    return ProxyFront(ContainErrors(app), runtime)
 
 
 def app_from_environment() -> ASGIApp:

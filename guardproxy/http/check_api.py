@@ -6,21 +6,20 @@ Offsets in the findings index the text as submitted.
 
 from __future__ import annotations
 
-import json
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from starlette.responses import Response
 
-from guardproxy.engine.core import ChainResult, Engine
+from guardproxy.engine import ChainResult, Engine
 from guardproxy.guards import GuardContext, Segment, UpstreamClient
-from guardproxy.http.errors import ClientError
-from guardproxy.http.exchange import Exchange
 from guardproxy.http.runtime import Runtime
 from guardproxy.policy import RouteChoice
 from guardproxy.policy.schema import Policy
-from guardproxy.proxy.handlers import verdict_headers
-from guardproxy.telemetry import request_telemetry
+from guardproxy.proxy.context import RequestContext
+from guardproxy.proxy.errors import ClientError
+from guardproxy.proxy.exchange import Exchange
+from guardproxy.proxy.reply import Reply, verdict_headers
 
 
 class CheckRequest(BaseModel):
@@ -51,7 +50,7 @@ async def run_check(
     return await engine.run(policy, entries, [Segment(check.text, ("text",), role)], context)
 
 
-async def guardrails_check(runtime: Runtime, ex: Exchange) -> Response:
+async def guardrails_check(runtime: Runtime, ex: Exchange, context: RequestContext) -> Reply:
     try:
         body = await ex.read_body(runtime.settings.max_body_bytes)
         try:
@@ -68,16 +67,18 @@ async def guardrails_check(runtime: Runtime, ex: Exchange) -> Response:
             raise ClientError(404, f"Policy {policy.name!r} has no chain named {check.chain!r}.",
                               "chain_not_found", "chain")
     except ClientError as exc:
-        return exc.response()
+        return exc.reply()
+    started_ns = time.time_ns()
     result = await run_check(runtime.engine, policy, check,
                              runtime.guard_upstream(ex.header("authorization")))
     tag = runtime.policies.tag(policy)
-    request_telemetry(ex.scope).stage_done(RouteChoice(policy, check.chain, tag), result, check.stage)
+    context.routed(RouteChoice(policy, check.chain, tag), None)
+    context.chain_ran(result, started_ns)
+    context.stage_done(check.stage, result)
     text = check.text if result.verdict == "blocked" else result.texts[0]
     body_out: dict[str, Any] = {"verdict": result.verdict, "text": text, "policy": tag, "chain": check.chain,
                 "findings": findings_json(result),
                 "errors": [{"name": f.name, "kind": f.kind} for f in result.failures]}
     if result.verdict == "blocked":
         body_out["message"] = result.message
-    return Response(json.dumps(body_out, ensure_ascii=False).encode(), 200, media_type="application/json",
-                    headers=verdict_headers(result.verdict, tag))
+    return Reply.json(200, body_out, verdict_headers(result.verdict, tag))

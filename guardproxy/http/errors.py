@@ -1,54 +1,22 @@
-"""OpenAI-style error responses: ``{"error": {"message", "type", "param", "code"}}``.
-
-Every error the proxy itself produces goes through here, so clients and SDKs
-can parse them exactly like the upstream's own errors.
-"""
+"""Errors outside the proxied routes, and the last line of defence around the app."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
-from typing import Any
 
+import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from guardproxy.engine.failures import describe_error
+from guardproxy.proxy.errors import error_body
 
 log = logging.getLogger("guardproxy")
 
 
-def error_body(message: str, type_: str, code: str | None = None, param: str | None = None,
-               **extra: Any) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code, **extra}}
-
-
-def error_response(
-    status: int,
-    message: str,
-    type_: str,
-    code: str | None = None,
-    param: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    **extra: Any,
-) -> Response:
-    body = json.dumps(error_body(message, type_, code, param, **extra)).encode()
-    return Response(body, status_code=status, media_type="application/json", headers=dict(headers or {}))
-
-
-class ClientError(Exception):
-    """A problem with the client's request, answered with a 4xx OpenAI-style error."""
-
-    def __init__(self, status: int, message: str, code: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.param = param
-
-    def response(self, headers: Mapping[str, str] | None = None) -> Response:
-        return error_response(self.status, self.message, "invalid_request_error", self.code, self.param, headers)
+def error_response(status: int, message: str, type_: str, code: str | None = None) -> Response:
+    """An OpenAI-style error for the Starlette routes (health, metrics, unknown URLs)."""
+    return Response(orjson.dumps(error_body(message, type_, code)), status_code=status, media_type="application/json")
 
 
 class ContainErrors:

@@ -1,88 +1,170 @@
-"""The front door: proxied routes go straight to their lean ASGI handlers; every
-other path (health, readiness, metrics, unknown URLs) to the Starlette app.
+"""The front door: every request's path is made canonical (``paths.py``); proxied
+routes go straight to their lean ASGI handlers; every other path (health,
+readiness, metrics) to the Starlette app.
 
-Routing here is two dictionary look-ups and a prefix test, instead of matching
-the request against every route's pattern. The front also opens and reports each
-proxied request's telemetry and contains its errors, which on these routes saves
-two ``send`` wrappers per message.
+Routing here is a dictionary look-up and a prefix test, instead of matching the
+request against every route's pattern. The front also opens each proxied
+request's context, sends its reply, contains its errors, and hands telemetry the
+request's report when the response has ended.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guardproxy.engine.failures import describe_error
 from guardproxy.http.check_api import guardrails_check
-from guardproxy.http.errors import error_response
-from guardproxy.http.exchange import ClientDisconnected, Exchange
+from guardproxy.http.paths import PathRejected, canonical_path
 from guardproxy.http.runtime import Runtime
-from guardproxy.proxy.handlers import ENDPOINTS, Reply, guarded, passthrough
-from guardproxy.telemetry import RequestObserver
-from guardproxy.telemetry.response_watch import ResponseWatch
+from guardproxy.proxy.context import RequestContext
+from guardproxy.proxy.dialects import DIALECTS, GUARDED_PATHS
+from guardproxy.proxy.errors import error_reply
+from guardproxy.proxy.exchange import ClientDisconnected, Exchange
+from guardproxy.proxy.handlers import guarded, passthrough
+from guardproxy.proxy.reply import Reply
+from guardproxy.proxy.response_watch import ResponseWatch
 
 log = logging.getLogger("guardproxy")
 
-Handler = Callable[[Runtime, Exchange], Awaitable[Reply]]
+Handler = Callable[[Runtime, Exchange, RequestContext], Awaitable[Reply]]
 CHECK_PATH = "/v1/guardrails/check"
 CLIENT_CLOSED = 499  # nginx's status for a request whose client left before the answer
+_OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
 
 
 class ProxyFront:
-    def __init__(self, app: ASGIApp, runtime: Runtime, observer: RequestObserver) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
-        self.observer = observer
 
     @staticmethod
-    def handler_for(method: str, path: str) -> Handler | None:
-        if path in ENDPOINTS:
-            return guarded if method == "POST" else passthrough
+    def route(method: str, path: str) -> tuple[Handler, str] | None:
+        """The handler and route label of a canonical path, or None for the Starlette app."""
+        dialect = DIALECTS.get(path)
+        if dialect is not None:
+            return (guarded if method == "POST" else passthrough), (dialect.name if method == "POST"
+                                                                   else "passthrough")
         if path == CHECK_PATH:
-            return guardrails_check if method == "POST" else _check_method_not_allowed
+            return (guardrails_check if method == "POST" else _check_method_not_allowed), "check"
+        if path == "/v1/models" or path.startswith("/v1/models/"):
+            return passthrough, "models"
         if path.startswith("/v1/"):
-            return passthrough
+            return passthrough, "passthrough"
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.handler_for(scope["method"], scope["path"]) if scope["type"] == "http" else None
-        if handler is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        record, watch = self.observer.open(scope)
+        try:
+            path = canonical_path(scope["path"], scope.get("raw_path"), GUARDED_PATHS)
+        except PathRejected as exc:
+            await _send(error_reply(400, f"Invalid URL ({scope['method']}): {exc}.", "invalid_request_error",
+                                    "invalid_path"), receive, send, None)
+            return
+        routed = self.route(scope["method"], path)
+        if routed is None:
+            if path != scope["path"] and path in _OWN_PATHS:
+                scope = {**scope, "path": path}
+            await self.app(scope, receive, send)
+            return
+        handler, route = routed
+        await self._proxied(handler, route, path, scope, receive, send)
+
+    async def _proxied(self, handler: Handler, route: str, path: str, scope: Scope, receive: Receive,
+                       send: Send) -> None:
+        telemetry = self.runtime.telemetry
+        trace = telemetry.start_trace(scope["method"], path, route, scope["headers"]) if telemetry.enabled else None
+        dialect = DIALECTS.get(path) if route not in ("passthrough", "models", "check") else None
+        context = RequestContext(route, scope["method"], path, dialect, trace,
+                                 keep_texts=self.runtime.settings.trace_content == "redacted" and trace is not None)
+        watch = ResponseWatch(dialect is not None and dialect.stream_shape is not None,
+                              route in ("chat", "completions", "embeddings")) if telemetry.enabled else None
         status = 500
         try:
             try:
-                reply = await handler(self.runtime, Exchange(scope, receive, send))
+                reply = await handler(self.runtime, Exchange(scope, receive, send, path), context)
             except ClientDisconnected:
                 status = CLIENT_CLOSED
                 return
             except Exception as exc:  # last line of defence: an OpenAI-style 500, never a traceback
-                log.error("unhandled %s on %s %s", describe_error(exc), scope["method"], scope["path"])
-                reply = error_response(500, "The proxy failed to handle this request.", "server_error",
-                                       "proxy_error")
-            status = reply.status_code
+                log.error("unhandled %s on %s %s", describe_error(exc), scope["method"], path)
+                reply = error_reply(500, "The proxy failed to handle this request.", "server_error", "proxy_error")
+            status = reply.status
             try:
-                await _answer(reply, scope, receive, send, watch)
+                await _send(reply, receive, send, watch)
             except Exception as exc:  # the answer has started: nothing is left to send but the end
-                log.error("unhandled %s while answering %s %s", describe_error(exc), scope["method"], scope["path"])
+                log.error("unhandled %s while answering %s %s", describe_error(exc), scope["method"], path)
         finally:
-            self.observer.close(record, status, watch)
+            if telemetry.enabled:
+                report = context.finish(status)
+                if watch is not None:
+                    report.first_content, report.usage, report.response_model = (
+                        watch.first_content, watch.usage, watch.response_model)
+                telemetry.request_finished(report, trace)
 
 
-async def _answer(reply: Reply, scope: Scope, receive: Receive, send: Send, watch: ResponseWatch | None) -> None:
-    if isinstance(reply, Response):
+async def _send(reply: Reply, receive: Receive, send: Send, watch: ResponseWatch | None) -> None:
+    """A complete body in two ASGI messages, or the chunks as they come."""
+    if reply.chunks is None:
+        headers = [*reply.headers, (b"content-length", str(len(reply.body)).encode())]
         if watch is not None:
-            watch.start(reply.raw_headers)
-            watch.body(bytes(reply.body))
-        await reply(scope, receive, send)
+            watch.start(headers)
+            watch.body(reply.body)
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
         return
-    await reply.answer(receive, send, watch)
+    await _send_stream(reply, receive, send, watch)
 
 
-async def _check_method_not_allowed(runtime: Runtime, ex: Exchange) -> Reply:
-    return error_response(405, f"Method {ex.method} is not allowed on {ex.path}.", "invalid_request_error",
-                          "method_not_allowed")
+async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: ResponseWatch | None) -> None:
+    """``watch`` sees what leaves (for metrics: first content, usage)."""
+    chunks = reply.chunks
+    assert chunks is not None
+    watcher: asyncio.Task[None] | None = None
+    left = asyncio.Event()
+    if reply.watch_disconnect:
+        watcher = asyncio.create_task(_cancel_on_disconnect(receive, asyncio.current_task(), left))
+    try:
+        if watch is not None:
+            watch.start(reply.headers)
+        await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
+        async for chunk in chunks:
+            if watch is not None:
+                watch.body(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not left.is_set() or current is None:
+            raise
+        current.uncancel()  # our own cancellation: the client left, which is not an error
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        closer = getattr(chunks, "aclose", None)
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await closer()
+
+
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any] | None, left: asyncio.Event) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            left.set()
+            if task is not None:
+                task.cancel()
+            return
+
+
+async def _check_method_not_allowed(runtime: Runtime, ex: Exchange, context: RequestContext) -> Reply:
+    return error_reply(405, f"Method {ex.method} is not allowed on {ex.path}.", "invalid_request_error",
+                       "method_not_allowed")

@@ -14,11 +14,11 @@ import httpx
 import watchfiles
 
 from guardproxy.config import Settings
-from guardproxy.engine.core import Engine
+from guardproxy.engine import Engine
 from guardproxy.heap import settle_heap
 from guardproxy.policy import PolicyError, PolicySet, load_policy_set
 from guardproxy.proxy.upstream import LoopUpstreamClient
-from guardproxy.telemetry import ObservedEngine, Telemetry
+from guardproxy.telemetry import Telemetry
 
 log = logging.getLogger("guardproxy.policy")
 
@@ -28,8 +28,7 @@ class Runtime:
         self.settings = settings
         self.upstream_key = upstream_key
         self.telemetry = telemetry or Telemetry.disabled()
-        self.engine = (ObservedEngine(settings.guard_threads, self.telemetry.observe_run) if self.telemetry.enabled
-                       else Engine(settings.guard_threads))
+        self.engine = Engine(settings.guard_threads)
         self._client: httpx.AsyncClient | None = None
         self.session: aiohttp.ClientSession | None = None  # the relay's, while the app runs
         self._policies: PolicySet | None = None

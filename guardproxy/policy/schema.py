@@ -140,7 +140,8 @@ class Policy(_Strict):
     defaults: Defaults = Defaults()
     messages: Messages = Messages()
     stream: StreamSettings = StreamSettings()
-    unknown_paths: Literal["pass", "deny"] = "pass"
+    unknown_paths: Literal["pass", "deny"] = "deny"
+    passthrough: list[str] = []  # globs of /v1/ paths relayed unguarded, whatever the method
     chains: dict[str, Chain]
     routes: list[Route] = []
 

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
-from guardproxy.http.errors import error_body
+from guardproxy.proxy.context import RequestContext
+from guardproxy.proxy.errors import error_body
 from guardproxy.proxy.sse import SSEDecoder, SSEEvent, encode_data
 from guardproxy.proxy.stream_guard import StreamGuard
 from guardproxy.proxy.upstream import UPSTREAM_ERRORS, classify_failure
-from guardproxy.telemetry import RequestTelemetry
 
-log = logging.getLogger("guardproxy.proxy.relay")
-
-OnDone = Callable[[str], Awaitable[None] | None]
-
+log = logging.getLogger("guardproxy.relay")
 
 def close_upstream(response: aiohttp.ClientResponse) -> None:
     """Back to the pool when read to its end; otherwise the connection is closed,
@@ -33,67 +30,67 @@ def close_upstream(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
-def _midstream_error(exc: BaseException, record: RequestTelemetry) -> bytes:
-    record.upstream_failed(exc)
+def _midstream_error(exc: BaseException, context: RequestContext) -> bytes:
+    context.upstream_failed(exc)
     failure = classify_failure(exc)
     log.warning("upstream stream broke after the response started: %s", type(exc).__name__)
     return encode_data(error_body(failure.message, "upstream_error", failure.code))
 
 
-async def relay_raw(response: aiohttp.ClientResponse, sse: bool, record: RequestTelemetry) -> AsyncIterator[bytes]:
+async def relay_raw(response: aiohttp.ClientResponse, sse: bool, context: RequestContext) -> AsyncIterator[bytes]:
     """Bytes exactly as received (content encoding untouched)."""
     try:
         async for chunk in response.content.iter_any():
             yield chunk
     except UPSTREAM_ERRORS as exc:
         if sse:
-            yield _midstream_error(exc, record)
+            yield _midstream_error(exc, context)
         else:
-            record.upstream_failed(exc)
+            context.upstream_failed(exc)
             log.warning("upstream body broke mid-way: %s", type(exc).__name__)
     finally:
-        record.upstream_finished()
+        context.upstream_finished()
         close_upstream(response)
 
 
-async def _timed_process(guard: StreamGuard, event: SSEEvent, record: RequestTelemetry) -> bytes:
+async def _timed_process(guard: StreamGuard, event: SSEEvent, context: RequestContext) -> bytes:
     started = time.perf_counter()
     out = await guard.process(event)
-    record.add_output_time(time.perf_counter() - started)
+    context.add_output_time(time.perf_counter() - started)
     return out
 
 
 async def relay_guarded(
     response: aiohttp.ClientResponse, guard: StreamGuard, on_done: Callable[[StreamGuard], None],
-    record: RequestTelemetry,
+    context: RequestContext,
 ) -> AsyncIterator[bytes]:
     """SSE events through the streamed output stage, whose time is noted as the proxy's overhead."""
     decoder = SSEDecoder()
     try:
         async for chunk in response.content.iter_any():
             for event in decoder.feed(chunk):
-                out = await _timed_process(guard, event, record)
+                out = await _timed_process(guard, event, context)
                 if out:
                     yield out
-                if guard.blocked:
+                if guard.ended:
                     return
-        record.upstream_finished()
+        context.upstream_finished()
         for event in decoder.close():
-            out = await _timed_process(guard, event, record)
+            out = await _timed_process(guard, event, context)
             if out:
                 yield out
         started = time.perf_counter()
         tail = await guard.finish()
-        record.add_output_time(time.perf_counter() - started)
+        context.add_output_time(time.perf_counter() - started)
         if tail:
             yield tail
     except UPSTREAM_ERRORS as exc:
-        yield _midstream_error(exc, record)
+        yield _midstream_error(exc, context)
     except ValueError as exc:  # an oversized event
         log.warning("upstream stream rejected: %s", exc)
         yield encode_data(error_body("The upstream stream could not be relayed.", "upstream_error", "bad_stream"))
     finally:
         guard.cancel_checks()
-        record.upstream_finished()
+        context.upstream_finished()
         close_upstream(response)
         on_done(guard)

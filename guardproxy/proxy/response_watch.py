@@ -32,8 +32,6 @@ class ResponseWatch:
         self._tail = b""
         self.first_content: float | None = None
         self.usage: dict[str, int] = {}
-        self.verdict: str | None = None
-        self.policy: str | None = None
         self.response_model: str | None = None
 
     def start(self, headers: list[tuple[bytes, bytes]]) -> None:
@@ -44,10 +42,6 @@ class ResponseWatch:
                 content_type = value
             elif lowered == b"content-encoding":
                 encoding = value.lower()
-            elif lowered == b"x-guardproxy-verdict":
-                self.verdict = value.decode("latin-1")
-            elif lowered == b"x-guardproxy-policy":
-                self.policy = value.decode("latin-1")
         plain = encoding in (b"", b"identity")
         if self._streamed_route and content_type.startswith(b"text/event-stream"):
             # A compressed stream cannot be read here: its first byte stands in for its first content.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from guardproxy.engine.core import ChainResult
+from guardproxy.engine import ChainResult
 from guardproxy.engine.redaction import Redaction, redact_spans
 
 

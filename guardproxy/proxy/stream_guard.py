@@ -1,121 +1,84 @@
-"""The output stage for streamed answers.
+"""The output stage for streamed answers of the choice-based APIs (chat and text
+completions), driven by the dialect's ``ChoiceStreamShape``.
 
-Text is released to the client as it arrives, except for the last
-``hold_back_chars`` characters of each choice: the guards always see that much
-text beyond what is about to be released, so a match that spans two chunks is
-caught before any of it leaves. Releases snap back to whitespace so a word is
-never split between two checks. Tool-call arguments are held whole until their
-choice finishes, then checked as one, since a half-sent call cannot be recalled.
+Every text field of every choice is its own channel (``holdback.py``), released
+as it arrives except for the last ``hold_back_chars`` characters: the guards
+always see that much text beyond what is about to be released, so a match that
+spans two chunks is caught before any of it leaves. A finding whose span reaches
+the end of the held text could still grow, so it is not settled, and nothing from
+its start on is released, until more text arrives or the choice ends. Call
+arguments are held whole until their choice finishes, then checked as one.
 
 Only the chain's entries that can change the text (enforced ``block`` and
 ``redact``) gate releases. They check the first release as soon as the
 hold-back allows, then only once another ``hold_back_chars`` characters (at
-most 64) can be released, or the choice ends: a chunk arriving in between waits
-in the buffer instead of costing a chain run, and what arrived meanwhile is
-checked together.
+most 64) can be released, or the choice ends.
 
-A block stops forwarding and ends the stream with one chunk whose
-``finish_reason`` is ``content_filter``, then ``[DONE]``.
+Each choice has its own outcome: a block in choice k ends choice k with
+``finish_reason: content_filter`` and drops the rest of it; the other choices go
+on. Once every choice the request asked for has ended and one was blocked, the
+stream ends with ``[DONE]`` without waiting for the upstream.
 
 The other entries (flag, annotate, monitor) never delay the stream: they check
 each completed sentence in the background, and their results are awaited when
-the choice finishes, so ``annotate`` notes go out before the final chunk. A
-chain with no gating entries holds nothing back. In a chain that does gate,
-a background guard that fails with ``on_error: block`` ends the stream as soon
-as its failure is seen, at the latest before the choice's final chunk.
+the choice finishes, so ``annotate`` notes go out before the final chunk. In a
+chain that gates, a background guard that fails with ``on_error: block`` ends
+its choice as soon as its failure is seen, at the latest before its final chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardproxy.engine.core import VERDICT_RANK, ChainResult, Decision, Engine, GuardFailure, Verdict, entry_names
+from guardproxy.engine import ChainResult, Decision, Engine, GuardFailure, Verdict, entry_names, verdict_of
 from guardproxy.engine.redaction import Redaction
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.policy.schema import GuardEntry, Policy
-from guardproxy.proxy.extraction import apply_texts, message_segments
+from guardproxy.proxy.dialects import CallBuffer, ChoiceStreamShape, Dialect, apply_texts
+from guardproxy.proxy.holdback import SENTENCE_END, HoldBackBuffer
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.sse import DONE, SSEEvent, comment, encode_data
 
-_WHITESPACE = re.compile(r"\s")
 # After the first release, a gating check waits until this much (or the hold-back, if smaller) can
 # be released: fewer chain runs, while a long hold-back does not make releases wait twice as long.
 _CHECK_STEP_MAX = 64
-_SENTENCE_END = re.compile(r"[.!?\u3002][\"')\]]*\s+|\n\s*")
+ChainRan = Callable[[ChainResult, int], None]
 
 
 @dataclass
-class HoldBackBuffer:
-    """One choice's streamed text: everything received, and how much has been released."""
-
-    hold_back: int
-    text: str = ""
-    released: int = 0
-    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
-    finished: bool = False
-    checked: int = 0  # text up to here has been handed to the background guards
-    decided: int = 0  # the end of the furthest span a check has decided; later windows start no earlier
-    checks: list[asyncio.Task[ChainResult]] = field(default_factory=list)
+class ChoiceState:
+    index: int
+    channels: dict[str, HoldBackBuffer] = field(default_factory=dict)
+    calls: CallBuffer | None = None
     notes: list[str] = field(default_factory=list)
-
-    def feed(self, piece: str) -> None:
-        self.text += piece
-
-    def cut(self, final: bool) -> int | None:
-        """Where the next release may end, or None if nothing can be released yet."""
-        if final:
-            return len(self.text) if len(self.text) > self.released else None
-        limit = len(self.text) - self.hold_back
-        if limit <= self.released:
-            return None
-        for position in range(limit - 1, self.released - 1, -1):
-            if _WHITESPACE.match(self.text, position):
-                return position + 1
-        # No whitespace in reach (a long token, or a script without spaces).
-        return limit if limit - self.released >= max(self.hold_back, 1) * 4 else None
-
-    def add_tool_delta(self, delta: dict[str, Any]) -> None:
-        index = delta.get("index", 0)
-        call = self.tool_calls.setdefault(index, {"index": index, "function": {"arguments": ""}})
-        for key in ("id", "type"):
-            if key in delta:
-                call[key] = delta[key]
-        function = delta.get("function") or {}
-        if "name" in function:
-            call["function"]["name"] = function["name"]
-        call["function"]["arguments"] += function.get("arguments") or ""
+    blocked: bool = False
+    finished: bool = False
 
 
 class StreamGuard:
-    """Applies an output chain to an SSE stream of ``chat.completion.chunk`` or
-    streamed ``text_completion`` events."""
-
     def __init__(
-        self,
-        engine: Engine,
-        policy: Policy,
-        entries: Sequence[GuardEntry],
-        context: GuardContext,
-        endpoint: str,
-        restorer: Restorer | None = None,
+        self, engine: Engine, policy: Policy, entries: Sequence[GuardEntry], context: GuardContext,
+        dialect: Dialect, restorer: Restorer | None = None, choices: int = 1, on_run: ChainRan | None = None,
     ) -> None:
+        assert dialect.stream_shape is not None, "only choice-based dialects stream through StreamGuard"
+        self._shape: ChoiceStreamShape = dialect.stream_shape
+        self._dialect = dialect
         self._restorer = restorer or Restorer({})
         self._engine = engine
         self._policy = policy
         self._entries = entries
         self._context = context
-        self._chat = endpoint == "chat"
-        self._buffers: dict[int, HoldBackBuffer] = {}
+        self._expected = choices
+        self._on_run = on_run
+        self._choices: dict[int, ChoiceState] = {}
         self._envelope: dict[str, Any] = {}
         self.decisions: list[Decision] = []
         self.failures: list[GuardFailure] = []
-        self.verdict: Verdict = "pass"
-        self.blocked = False
+        self.ended = False  # the stream has been ended here ([DONE] sent): stop reading the upstream
         self.rounds = 0  # gating chain runs
         names = entry_names(entries)
         gates = [entry.action in ("block", "redact") and (entry.mode or policy.defaults.mode) == "enforce"
@@ -125,29 +88,35 @@ class StreamGuard:
         self._hold = policy.stream.hold_back_chars if self._gating else 0
         self._step = min(self._hold, _CHECK_STEP_MAX)
 
-    def _raise_verdict(self, verdict: Verdict) -> None:
-        if VERDICT_RANK[verdict] > VERDICT_RANK[self.verdict]:
-            self.verdict = verdict
+    @property
+    def verdict(self) -> Verdict:
+        return verdict_of(self.decisions, self.failures)
 
-    def _buffer(self, index: int) -> HoldBackBuffer:
-        if index not in self._buffers:
-            self._buffers[index] = HoldBackBuffer(self._hold)
-        return self._buffers[index]
+    @property
+    def blocked(self) -> bool:
+        return any(state.blocked for state in self._choices.values())
 
-    async def _run(self, entries: list[tuple[GuardEntry, str]], segments: list[Segment]) -> ChainResult:
-        return await self._engine.run(self._policy, [e for e, _ in entries], segments, self._context,
-                                      remember=False, names=[n for _, n in entries])
+    def _state(self, index: int) -> ChoiceState:
+        state = self._choices.get(index)
+        if state is None:
+            state = self._choices[index] = ChoiceState(index, calls=self._dialect.call_buffer())
+        return state
 
-    def _path(self, index: int) -> tuple[str | int, ...]:
-        return ("choices", index, "delta", "content") if self._chat else ("choices", index, "text")
+    async def _run(self, entries: Sequence[tuple[GuardEntry, str]], segments: list[Segment],
+                   remember: bool = False) -> ChainResult:
+        started_ns = time.time_ns()
+        result = await self._engine.run(self._policy, [e for e, _ in entries], segments, self._context,
+                                        remember=remember, names=[n for _, n in entries])
+        if self._on_run is not None:
+            self._on_run(result, started_ns)
+        return result
 
     async def process(self, event: SSEEvent) -> bytes:
         """Bytes to send the client for one upstream event (possibly none)."""
-        if self.blocked:
+        if self.ended:
             return b""
         if event.data == "[DONE]":
-            flushed = await self._flush_unfinished()
-            return flushed if self.blocked else flushed + self.trailer() + DONE
+            return await self._end()
         chunk = event.json()
         if not isinstance(chunk, dict) or not isinstance(chunk.get("choices"), list):
             return event.raw
@@ -155,66 +124,96 @@ class StreamGuard:
         out = b""
         kept: list[Any] = []
         for choice in chunk["choices"]:
-            if not isinstance(choice, dict):
+            if not isinstance(choice, dict) or not isinstance(choice.get("index", 0), int):
                 kept.append(choice)
                 continue
-            before, choice = await self._process_choice(choice)
-            if self.blocked:
-                return out + before + self._block_ending()
+            before, sent = await self._process_choice(choice)
             out += before
-            if choice is not None:
-                kept.append(choice)
+            if sent is not None:
+                kept.append(sent)
         if kept or chunk.get("usage") or not chunk["choices"]:
-            if kept == chunk["choices"]:
-                return out + event.raw
-            chunk["choices"] = kept
-            out += encode_data(chunk)
+            if len(kept) == len(chunk["choices"]) and all(a is b for a, b in zip(kept, chunk["choices"],
+                                                                                 strict=True)):
+                out += event.raw
+            else:
+                chunk["choices"] = kept
+                out += encode_data(chunk)
+        if self.blocked and self._all_ended():
+            out += self.trailer() + DONE
+            self.ended = True
         return out
+
+    def _all_ended(self) -> bool:
+        indexes = set(range(self._expected)) | set(self._choices)
+        return all(i in self._choices and self._choices[i].finished for i in indexes)
 
     async def _process_choice(self, choice: dict[str, Any]) -> tuple[bytes, dict[str, Any] | None]:
         """Feed one choice's delta. Returns the events to send before it, and the
         choice to send now: the original when nothing changed, a rewritten copy,
         or None when it carries nothing yet (its text is being held back)."""
+        state = self._state(choice.get("index", 0))
+        if state.finished:
+            return b"", None  # after its block (or its end), a choice is dropped
+        shape = self._shape
         original = choice
-        choice = copy.deepcopy(choice)
-        buffer = self._buffer(choice.get("index", 0))
-        holder = choice.get("delta") if self._chat else choice
-        if not isinstance(holder, dict):
-            return b"", original
-        key = "content" if self._chat else "text"
-        piece = holder.get(key)
-        if isinstance(piece, str):
-            buffer.feed(piece)
-        tool_deltas = holder.pop("tool_calls", None) if self._chat else None
-        for delta in tool_deltas if isinstance(tool_deltas, list) else []:
-            if isinstance(delta, dict):
-                buffer.add_tool_delta(delta)
+        choice = dict(choice)
+        if shape.holder is not None:
+            holder = choice.get(shape.holder)
+            if not isinstance(holder, dict):
+                return b"", original
+            holder = choice[shape.holder] = dict(holder)
+        else:
+            holder = choice
+        pieces = {f: holder[f] for f in shape.text_fields if isinstance(holder.get(f), str)}
+        for name, piece in pieces.items():
+            state.channels.setdefault(name, HoldBackBuffer(self._hold)).feed(piece)
+        had_calls = state.calls.take(holder) if state.calls is not None else False
         final = choice.get("finish_reason") is not None
-        index = choice.get("index", 0)
-        self._watch(index, buffer, final)
-        released = await self._release(index, buffer, final)
+        released: dict[str, str] = {}
+        for name, buffer in state.channels.items():
+            self._watch(state, name, buffer, final)
+            piece = await self._release(state, name, buffer, final)
+            if state.blocked:
+                return b"", self._end_blocked(state)
+            if piece:
+                released[name] = piece
         before = b""
-        if final and not self.blocked:
-            await self._settle_checks(buffer)
-            if not self.blocked:
-                buffer.finished = True
-                released += self._notes_suffix(buffer)
-                before = await self._release_tool_calls(index, buffer)
-        if self.blocked:
-            return b"", None
-        if not released and not final and (not self._chat or all(k == key for k in holder)):
+        if final:
+            before = await self._finish_choice(state, released)
+            if state.blocked:
+                return b"", self._end_blocked(state)
+        extra = [k for k in holder if k not in shape.text_fields]
+        if shape.holder is None:
+            extra = [k for k in extra if k not in ("index", "logprobs", "finish_reason")]
+        if not released and not final and not extra:
             return before, None
-        if not tool_deltas and (released == piece or (piece is None and not released)):
+        if not had_calls and all(released.get(f, "") == p for f, p in pieces.items()) and \
+                set(released) <= set(pieces):
             return before, original
-        if isinstance(piece, str) or released:
-            holder[key] = released
+        for name in {*pieces, *released}:
+            holder[name] = released.get(name, "")
         return before, choice
 
-    async def _release(self, index: int, buffer: HoldBackBuffer, final: bool) -> str:
-        """Check and release the next part of a choice's text; '' if none is due."""
-        self._take_finished_checks(buffer)
+    async def _finish_choice(self, state: ChoiceState, released: dict[str, str]) -> bytes:
+        """The choice's last text is out: settle its background checks, add its notes,
+        and check and release its calls. Returns the calls' event, to go before it."""
+        for buffer in state.channels.values():
+            await self._settle_checks(state, buffer)
+            if state.blocked:
+                return b""
+        if state.notes:
+            first = self._shape.text_fields[0]
+            released[first] = released.get(first, "") + "\n\n" + "\n".join(state.notes)
+        out = await self._release_calls(state)
+        if not state.blocked:
+            state.finished = True
+        return out
+
+    async def _release(self, state: ChoiceState, name: str, buffer: HoldBackBuffer, final: bool) -> str:
+        """Check and release the next part of a channel's text; '' if none is due."""
+        self._take_finished_checks(state, buffer)
         cut = buffer.cut(final)
-        if cut is None or self.blocked:
+        if cut is None or state.blocked:
             return ""
         if not self._gating:
             return self._release_checked(buffer, cut, final, [], buffer.released)
@@ -225,38 +224,60 @@ class StreamGuard:
         # invalid number there (a card's tail and the next card's head) and miss the next value.
         window_start = max(0, buffer.released - self._hold, buffer.decided)
         window = buffer.text[window_start:]
-        result = await self._run(self._gating, [Segment(window, self._path(index), "assistant")])
+        result = await self._run(self._gating, [Segment(window, self._shape.path(state.index, name), "assistant")])
         self.failures.extend(result.failures)
+        wholes, spans = self._place(result.decisions, window_start, buffer, cut, final)
+        for d in [*wholes, *(d for _, _, d in spans)]:
+            if d.blocks:  # a block needs no settling: however the match would grow, it blocks
+                self._decide(state, d, 0, 0, [])
+                return ""
+        # A span that reaches the end of the held text could still grow: nothing from its start on is
+        # released, nor from the start of any span overlapping it, until more text comes or the choice ends.
+        hold_from = len(buffer.text) + 1
+        if not final:
+            hold_from = min((start for start, end, _ in spans if end >= len(buffer.text)), default=hold_from)
+            while any(start < hold_from < end for start, end, _ in spans):
+                hold_from = min(start for start, end, _ in spans if start < hold_from < end)
         redactions: list[Redaction] = []
         decided_until = buffer.released
-        for d in result.decisions:
-            if d.start is None or d.end is None:
-                start, end = buffer.released, cut
-            else:
-                start, end = d.start + window_start, d.end + window_start
-                if end <= buffer.released or (start >= cut and not final):
-                    continue  # already handled, or belongs to a later release
-                start = max(start, buffer.released)
-                cut = max(cut, end)
-                decided_until = max(decided_until, end)
-                buffer.decided = max(buffer.decided, end)
-            self.decisions.append(d)
-            if d.segment < 0 or not d.enforced:
-                self._raise_verdict("flagged")
-                if d.segment < 0 and d.action == "block":
-                    self.blocked = True
-            elif d.action == "block":
-                self.blocked = True
-            elif d.action == "redact":
-                redactions.append(Redaction(start - buffer.released, end - buffer.released,
-                                            d.replacement or f"[{d.label}]"))
-                self._raise_verdict("redacted")
-            else:
-                self._raise_verdict("flagged")
-        if self.blocked:
-            self._raise_verdict("blocked")
+        for start, end, d in spans:
+            if end > hold_from:
+                continue
+            cut = max(cut, end)
+            decided_until = max(decided_until, end)
+            buffer.decided = max(buffer.decided, end)
+            self._decide(state, d, start - buffer.released, end - buffer.released, redactions)
+        cut = min(cut, hold_from)
+        for d in wholes:
+            self._decide(state, d, 0, cut - buffer.released, redactions)
+        if state.blocked or cut <= buffer.released:
             return ""
         return self._release_checked(buffer, cut, final, redactions, decided_until)
+
+    @staticmethod
+    def _place(decisions: Sequence[Decision], window_start: int, buffer: HoldBackBuffer, cut: int,
+               final: bool) -> tuple[list[Decision], list[tuple[int, int, Decision]]]:
+        """The decisions of a release's check: those about the whole window, and the spans
+        (in the channel's offsets, clipped to what is not yet released) that concern this release."""
+        wholes: list[Decision] = []
+        spans: list[tuple[int, int, Decision]] = []
+        for d in decisions:
+            if d.start is None or d.end is None:
+                wholes.append(d)
+                continue
+            start, end = d.start + window_start, d.end + window_start
+            if end <= buffer.released or (start >= cut and not final):
+                continue  # already handled, or belongs to a later release
+            spans.append((max(start, buffer.released), end, d))
+        return wholes, spans
+
+    def _decide(self, state: ChoiceState, d: Decision, start: int, end: int, redactions: list[Redaction]) -> None:
+        """Settle one decision of a release (offsets relative to the release's start)."""
+        self.decisions.append(d)
+        if d.blocks:
+            state.blocked = True
+        elif d.redacts and d.segment >= 0:
+            redactions.append(Redaction(start, end, d.replacement or f"[{d.label}]"))
 
     def _release_checked(
         self, buffer: HoldBackBuffer, cut: int, final: bool, redactions: list[Redaction], decided_until: int
@@ -265,106 +286,100 @@ class StreamGuard:
         if not final:
             cut = self._restorer.safe_cut(buffer.text, buffer.released, cut, decided_until)
         piece = self._restorer.apply(buffer.text[buffer.released : cut], redactions)
-        buffer.released = cut
+        buffer.released = max(buffer.released, cut)
         return piece
 
-    def _watch(self, index: int, buffer: HoldBackBuffer, final: bool) -> None:
+    def _watch(self, state: ChoiceState, name: str, buffer: HoldBackBuffer, final: bool) -> None:
         """Hand each completed sentence (and, at the end, the rest) to the background guards."""
         if not self._watching:
             return
-        ends = [m.end() for m in _SENTENCE_END.finditer(buffer.text, buffer.checked)]
+        ends = [m.end() for m in SENTENCE_END.finditer(buffer.text, buffer.checked)]
         until = len(buffer.text) if final else (ends[-1] if ends else buffer.checked)
         if until > buffer.checked and buffer.text[buffer.checked : until].strip():
-            segment = Segment(buffer.text[buffer.checked : until], self._path(index), "assistant")
+            segment = Segment(buffer.text[buffer.checked : until], self._shape.path(state.index, name), "assistant")
             buffer.checks.append(asyncio.create_task(self._run(self._watching, [segment])))
         buffer.checked = max(buffer.checked, until)
 
-    def _take_check(self, buffer: HoldBackBuffer, result: ChainResult) -> None:
-        self.decisions.extend(result.decisions)
+    def _take_check(self, state: ChoiceState, result: ChainResult) -> None:
+        # A failing guard's block stands only where the chain gates: elsewhere the text has already gone.
+        self.decisions.extend(d for d in result.decisions if self._gating or not (d.segment < 0 and d.blocks))
         self.failures.extend(result.failures)
-        buffer.notes.extend(n for n in result.notes if n not in buffer.notes)
-        if result.decisions or result.failures:
-            self._raise_verdict("flagged")
+        state.notes.extend(n for n in result.notes if n not in state.notes)
         if self._gating and any(f.blocked for f in result.failures):
-            self.blocked = True  # fails closed, as it would have had it gated the release
+            state.blocked = True  # fails closed, as it would have had it gated the release
 
-    def _take_finished_checks(self, buffer: HoldBackBuffer) -> None:
+    def _take_finished_checks(self, state: ChoiceState, buffer: HoldBackBuffer) -> None:
         for task in [t for t in buffer.checks if t.done()]:
             buffer.checks.remove(task)
-            self._take_check(buffer, task.result())
+            self._take_check(state, task.result())
 
-    async def _settle_checks(self, buffer: HoldBackBuffer) -> None:
+    async def _settle_checks(self, state: ChoiceState, buffer: HoldBackBuffer) -> None:
         for result in await asyncio.gather(*buffer.checks):
-            self._take_check(buffer, result)
+            self._take_check(state, result)
         buffer.checks.clear()
 
-    def _notes_suffix(self, buffer: HoldBackBuffer) -> str:
-        return "\n\n" + "\n".join(buffer.notes) if buffer.notes else ""
-
-    async def _release_tool_calls(self, index: int, buffer: HoldBackBuffer) -> bytes:
-        if not buffer.tool_calls:
+    async def _release_calls(self, state: ChoiceState) -> bytes:
+        calls = state.calls
+        if not calls:
             return b""
-        calls = [buffer.tool_calls[i] for i in sorted(buffer.tool_calls)]
-        message = {"role": "assistant", "tool_calls": calls}
-        segments = list(message_segments(message, ()))
-        result = await self._engine.run(self._policy, self._entries, segments, self._context)
+        assert calls is not None
+        message = calls.message()
+        result = await self._run(list(zip(self._entries, entry_names(self._entries), strict=True)),
+                                 calls.segments(message), remember=True)
         self.decisions.extend(result.decisions)
         self.failures.extend(result.failures)
-        self._raise_verdict(result.verdict)
         if result.verdict == "blocked":
-            self.blocked = True
+            state.blocked = True
             return b""
         self._restorer.restore_result(result)
         apply_texts(message, result.rewrites())
-        delta = {"tool_calls": message["tool_calls"]}
-        return encode_data({**self._envelope, "choices": [
-            {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
-        ]})
+        choice = self._shape.empty_choice(state.index, None)
+        choice[self._shape.holder or ""] = calls.delta(message)
+        return encode_data({**self._envelope, "choices": [choice]})
 
-    async def _flush_unfinished(self) -> bytes:
+    def _end_blocked(self, state: ChoiceState) -> dict[str, Any]:
+        """The choice's last entry after its block."""
+        state.blocked = state.finished = True
+        return self._shape.empty_choice(state.index, "content_filter")
+
+    async def _end(self) -> bytes:
+        """``[DONE]``, or the upstream's end without it: release what every unfinished choice holds."""
         out = b""
-        for index, buffer in sorted(self._buffers.items()):
-            if buffer.finished:
+        for index, state in sorted(self._choices.items()):
+            if state.finished:
                 continue
-            self._watch(index, buffer, final=True)
-            released = await self._release(index, buffer, final=True)
-            if not self.blocked:
-                await self._settle_checks(buffer)
-            if self.blocked:
-                return self._block_ending()
-            out += await self._release_tool_calls(index, buffer)
-            if self.blocked:
-                return self._block_ending()
-            buffer.finished = True
-            released += self._notes_suffix(buffer)
-            if released:
-                body = {"delta": {"content": released}} if self._chat else {"text": released}
-                out += encode_data({**self._envelope, "choices": [
-                    {"index": index, **body, "logprobs": None, "finish_reason": None}
-                ]})
-        return out
+            released: dict[str, str] = {}
+            for name, buffer in state.channels.items():
+                self._watch(state, name, buffer, final=True)
+                piece = await self._release(state, name, buffer, final=True)
+                if piece:
+                    released[name] = piece
+                if state.blocked:
+                    break
+            if not state.blocked:
+                out += await self._finish_choice(state, released)
+            choice = self._shape.empty_choice(index, None)
+            if state.blocked:
+                choice = self._end_blocked(state)
+            elif released:
+                holder = choice[self._shape.holder] if self._shape.holder else choice
+                holder.update(released)
+            else:
+                continue
+            out += encode_data({**self._envelope, "choices": [choice]})
+        self.ended = True
+        return out + self.trailer() + DONE
 
     async def finish(self) -> bytes:
         """The upstream ended without ``[DONE]``: release what is held."""
-        if self.blocked:
-            return b""
-        return await self._flush_unfinished()
-
-    def _block_ending(self) -> bytes:
-        """The final chunk after a block: ``content_filter`` for every unfinished choice."""
-        self._raise_verdict("blocked")
-        indexes = sorted(i for i, b in self._buffers.items() if not b.finished) or [0]
-        choices = []
-        for index in indexes:
-            body: dict[str, Any] = {"delta": {}} if self._chat else {"text": ""}
-            choices.append({"index": index, **body, "logprobs": None, "finish_reason": "content_filter"})
-        return encode_data({**self._envelope, "choices": choices}) + self.trailer() + DONE
+        return b"" if self.ended else await self._end()
 
     def cancel_checks(self) -> None:
         """The stream ended early (disconnect, error): drop background checks still running."""
-        for buffer in self._buffers.values():
-            for task in buffer.checks:
-                task.cancel()
+        for state in self._choices.values():
+            for buffer in state.channels.values():
+                for task in buffer.checks:
+                    task.cancel()
 
     def trailer(self) -> bytes:
         """An SSE comment with the stream's output verdict; clients ignore comments."""

@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 import aiohttp
 import httpx
@@ -36,6 +37,12 @@ _RESPONSE_DROP = HOP_BY_HOP | {"content-length", "date", "server"}
 OWN_PREFIX = "x-guardproxy-"
 _RESPONSE_DROP_RAW = frozenset(name.encode() for name in _RESPONSE_DROP)
 _OWN_PREFIX_RAW = OWN_PREFIX.encode()
+_PATH_SAFE = "/:@!$&'()*+,=-._~"  # left as they are when a canonical path goes back on the wire
+
+
+def url_path(path: str) -> str:
+    """A canonical (decoded) path as it goes on the wire to the upstream."""
+    return quote(path, safe=_PATH_SAFE)
 
 
 def _listed_in_connection(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -144,10 +151,6 @@ def create_client(connect_timeout: float, read_timeout: float, max_connections: 
     for name in list(client.headers.keys()):  # httpx's defaults (user-agent, accept...) are not the client's
         del client.headers[name]
     return client
-
-
-def header_map(items: Iterable[tuple[str, str]]) -> Mapping[str, str]:
-    return {name.lower(): value for name, value in items}
 
 
 class LoopUpstreamClient:
