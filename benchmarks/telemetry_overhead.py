@@ -17,15 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from passthrough_latency import compare
 from processes import free_port, start, stop_all
+from prometheus_client import CollectorRegistry
 
-from guardproxy.engine.core import ChainResult, Decision, GuardFailure, GuardRun
-from guardproxy.guards import Segment
-from guardproxy.policy import RouteChoice
-from guardproxy.policy.schema import Policy
-from guardproxy.telemetry import RequestTelemetry, Telemetry
-from guardproxy.telemetry.response_watch import ResponseWatch
+from guardproxy.telemetry import FailureReport, FindingReport, GuardRunReport, RequestReport, Telemetry, Tracing
 
 REPO = Path(__file__).resolve().parent.parent
 # A stand-in OTLP/HTTP collector: accepts every export and discards it.
@@ -51,38 +48,48 @@ chains:
 """
 
 
-def facade_cost(rounds: int) -> float:
-    """Microseconds per request of what telemetry does for a guarded chat request:
-    the record, both stages (a finding and a guard error each), the guard timings, and the report."""
-    from prometheus_client import CollectorRegistry
+class DroppingExporter(SpanExporter):
+    def export(self, spans: object) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
 
-    telemetry = Telemetry(CollectorRegistry())
-    policy = Policy.model_validate({"version": 1, "name": "bench", "chains": {"default": {}}})
-    choice = RouteChoice(policy, "default", "bench@000000000000")
-    segments = [Segment("hello", ("messages", 0, "content"), "user")]
-    result = ChainResult("input", segments, ["hello"], verdict="flagged",
-                         decisions=[Decision("keywords", "banned", "banned", 1.0, 0, 0, 5, "flag", "enforce")],
-                         failures=[GuardFailure("pii", "pii", "timeout", "", False)],
-                         runs=[GuardRun("keywords", "banned", 0.0001, 1, "ok"), GuardRun("pii", "pii", 0.002, 0,
-                                                                                         "timeout")])
-    body = b'{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":9,"completion_tokens":3}}'
+
+def guarded_chat_report() -> RequestReport:
+    """What the proxy hands telemetry for a guarded chat request: a finding in each
+    stage, a guard that timed out, three guard runs, usage."""
+    now, now_ns = time.perf_counter(), time.time_ns()
+    runs = [GuardRunReport("keywords", "banned", stage, "flag", now_ns, 0.0001, "ok", 1, ("banned",), "flagged")
+            for stage in ("input", "output")]
+    runs.append(GuardRunReport("pii", "pii", "input", "redact", now_ns, 0.002, "timeout", 0, (), "pass"))
+    return RequestReport(
+        "0123456789abcdef", "chat", "POST", "/v1/chat/completions", now, ended=now + 0.01, status=200,
+        model="gpt-4o-2024-08-06", response_model="gpt-4o-2024-08-06", verdict="flagged",
+        policy="bench@000000000000", policy_name="bench", chain="default", upstream_sent=now + 0.001,
+        upstream_done=now + 0.009, upstream_seconds=0.008, input_seconds=0.001, output_seconds=0.0001,
+        usage={"input": 9, "output": 3}, guard_runs=runs,
+        findings=[FindingReport(stage, "keywords", "banned", "flag", "enforce", "banned")
+                  for stage in ("input", "output")],
+        failures=[FailureReport("input", "pii", "pii", "timeout", False)])
+
+
+def facade_cost(rounds: int, traced: bool) -> float:
+    """Microseconds per request of what telemetry does for a guarded chat request
+    (the report itself is the proxy's): the metrics, and with ``traced`` the request,
+    upstream and guard spans too (dropped, not exported). The access logger is not
+    enabled here, so its line is not written."""
+    tracing = Tracing(DroppingExporter(), batch=False) if traced else None
+    telemetry = Telemetry(CollectorRegistry(), tracing=tracing)
+    report = guarded_chat_report()
     started = time.perf_counter()
     for _ in range(rounds):
-        record = RequestTelemetry(telemetry, "chat")
-        record.model = "gpt-4o-2024-08-06"
-        telemetry.observe_run(result)
-        record.stage_done(choice, result, "input")
-        record.upstream_sending()
-        record.upstream_answered(200)
-        record.upstream_finished()
-        telemetry.observe_run(result)
-        record.stage_done(choice, result, "output")
-        record.add_output_time(0.0001)
-        watch = ResponseWatch(streamed_route=True, usage_route=True)
-        watch.start([(b"content-type", b"application/json"), (b"x-guardproxy-verdict", b"flagged")])
-        watch.body(body)
-        telemetry.request_finished(record, 200, watch)
-    return (time.perf_counter() - started) / rounds * 1e6
+        trace = telemetry.start_trace("POST", "/v1/chat/completions", "chat", [])
+        if trace is not None:
+            trace.upstream_started("POST")
+            trace.upstream_answered(200)
+            trace.upstream_ended(None)
+        telemetry.request_finished(report, trace)
+    elapsed = time.perf_counter() - started
+    telemetry.close()
+    return elapsed / rounds * 1e6
 
 
 def main() -> None:
@@ -91,7 +98,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
 
-    print(f"telemetry calls alone, in-process: {facade_cost(20000):.1f} µs per guarded request")
+    print(f"telemetry calls alone, in-process, per guarded request: metrics {facade_cost(20000, False):.1f} µs, "
+          f"metrics and traces {facade_cost(5000, True):.1f} µs")
     processes: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         policy = Path(tmp) / "bench.yaml"

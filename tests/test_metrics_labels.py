@@ -1,11 +1,11 @@
-"""Bounded label values: routes, model names, capped sets."""
+"""Bounded label values: model names and capped sets."""
 
 from __future__ import annotations
 
 import pytest
 
 from guardproxy.telemetry.facade import Telemetry
-from guardproxy.telemetry.labels import LabelCap, normalise_model, route_of
+from guardproxy.telemetry.labels import LabelCap, normalise_model
 
 
 @pytest.mark.parametrize(("model", "label"), [
@@ -33,11 +33,3 @@ def test_model_label_is_capped_at_fifty() -> None:
     assert len(labels) == 51 and "other" in labels
     assert telemetry.model_label("model-3-2024-01-01") == "model-3"  # already seen, after normalising
 
-
-@pytest.mark.parametrize(("path", "route"), [
-    ("/v1/chat/completions", "chat"), ("/v1/completions", "completions"), ("/v1/embeddings", "embeddings"),
-    ("/v1/models", "models"), ("/v1/models/gpt-4o", "models"), ("/v1/files", "passthrough"),
-    ("/v1/guardrails/check", "check"), ("/metrics", None), ("/healthz", None), ("/other", None),
-])
-def test_routes(path: str, route: str | None) -> None:
-    assert route_of(path) == route

@@ -1,29 +1,30 @@
 """``Telemetry``: the one object through which the proxy reports, built by the
-app factory: Prometheus metrics and OpenTelemetry traces (``tracing.py``).
+app factory: Prometheus metrics, OpenTelemetry traces (``tracing.py``) and the
+access log line (``logs.py``).
 
-It observes the engine's results and the proxy's request records; guards never
-see it. With metrics and traces off (``Telemetry.disabled()``) every call is a no-op.
+It is told about a request twice: ``start_trace`` when it arrives (the trace is
+the only live part: the upstream call's span context must go upstream), and
+``request_finished`` once, with the plain ``RequestReport``, when the response
+has ended. It observes nothing else; guards never see it. With metrics and
+traces off (``Telemetry.disabled()``) only the access log line is written.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import multiprocess as prometheus_multiprocess
 
-from guardproxy.engine.core import ChainResult
-from guardproxy.policy import PolicySet, RouteChoice
-from guardproxy.proxy.decisions import Outcome
 from guardproxy.telemetry.labels import FINDING_LABEL_LIMIT, MODEL_LIMIT, NONE, LabelCap, normalise_model
 from guardproxy.telemetry.logs import access_line
 from guardproxy.telemetry.metrics import ProxyMetrics
-from guardproxy.telemetry.record import RequestTelemetry
-from guardproxy.telemetry.response_watch import ResponseWatch
-from guardproxy.telemetry.tracing import Tracing
+from guardproxy.telemetry.report import RequestReport
+from guardproxy.telemetry.tracing import RequestTrace, Tracing
+
+if TYPE_CHECKING:
+    from guardproxy.policy import PolicySet
 
 _ERROR_KINDS = {"error": "exception", "timeout": "timeout"}
 UPSTREAM_ERROR_KINDS = ("unreachable", "timeout", "error", "status_429", "status_5xx")
@@ -70,28 +71,62 @@ class Telemetry:
                 self._model_names[model] = label
         return label
 
-    def observe_run(self, result: ChainResult, started_ns: int = 0, actions: Mapping[str, str] | None = None) -> None:
-        """Every engine run: how long each guard took (``started_ns``: wall clock at the run's start)."""
-        if self.tracing is not None:
-            self.tracing.observe_run(result, started_ns or time.time_ns(), actions or {})
-        if self.metrics is None:
-            return
-        for run in result.runs:
-            self._child(self.metrics.guard_duration, run.guard, result.stage).observe(run.seconds)
+    def start_trace(self, method: str, path: str, route: str,
+                    headers: list[tuple[bytes, bytes]]) -> RequestTrace | None:
+        """The request's trace (None when tracing is off), child of the client's ``traceparent``."""
+        if self.tracing is None:
+            return None
+        return self.tracing.start_request(method, path, route, headers)
 
-    def observe_stage(self, choice: RouteChoice, outcome: Outcome, stage: str) -> None:
-        """A finished stage: one count per finding, one per guard failure."""
-        if self.metrics is None:
-            return
-        policy, chain = choice.policy.name, choice.chain_name
-        for d in outcome.decisions:
-            if d.segment < 0:  # the block a failing guard caused, counted as a guard error below
-                continue
-            self._child(self.metrics.violations, policy, chain, d.guard, stage, d.action, d.mode,
-                        self._finding_labels(d.label)).inc()
-        for f in outcome.failures:
-            self.metrics.guard_errors.labels(f.guard, stage, _ERROR_KINDS[f.kind],
-                                             "blocked" if f.blocked else "bypassed").inc()
+    def request_finished(self, report: RequestReport, trace: RequestTrace | None) -> None:
+        """Once per request, when the response has ended: the trace's remaining spans,
+        the access log line, and the metrics."""
+        trace_id = None
+        if trace is not None:
+            trace_id = trace.trace_id
+            trace.finish(report)
+        verdict = report.verdict or NONE
+        model = self.model_label(report.model)
+        latency = report.ended - report.started
+        upstream = report.upstream_seconds
+        access_line({
+            "request_id": report.request_id, "trace_id": trace_id, "route": report.route,
+            "model": model, "status": report.status, "verdict": verdict,
+            "fired": list(dict.fromkeys(f"{f.stage}:{f.name}:{f.label}" for f in report.findings)),
+            "failed": [f"{f.stage}:{f.name}:{f.kind}" for f in report.failures],
+            "latency_ms": round(latency * 1000, 2),
+            "upstream_ms": None if upstream is None else round(upstream * 1000, 2),
+            "upstream_error": report.upstream_error,
+        })
+        if self.metrics is not None:
+            self._count(self.metrics, report, model, verdict, latency)
+
+    def _count(self, metrics: ProxyMetrics, report: RequestReport, model: str, verdict: str, latency: float) -> None:
+        route = report.route
+        child = self._child
+        child(metrics.requests, route, model, verdict, str(report.status)).inc()
+        child(metrics.request_duration, route).observe(latency)
+        if report.input_seconds is not None:
+            child(metrics.overhead, route, "input").observe(report.input_seconds)
+        if report.output_seconds is not None:
+            child(metrics.overhead, route, "output").observe(report.output_seconds)
+        if report.upstream_seconds is not None:
+            child(metrics.upstream_duration, route).observe(report.upstream_seconds)
+        if report.upstream_error is not None:
+            child(metrics.upstream_errors, report.upstream_error).inc()
+        if report.first_content is not None:
+            child(metrics.time_to_first_token, route).observe(report.first_content - report.started)
+        for direction, count in report.usage.items():
+            child(metrics.tokens, model, direction).inc(count)
+        for run in report.guard_runs:
+            child(metrics.guard_duration, run.guard, run.stage).observe(run.seconds)
+        policy, chain = report.policy_name or NONE, report.chain or NONE
+        for finding in report.findings:
+            child(metrics.violations, policy, chain, finding.guard, finding.stage, finding.action, finding.mode,
+                  self._finding_labels(finding.label)).inc()
+        for failure in report.failures:
+            child(metrics.guard_errors, failure.guard, failure.stage, _ERROR_KINDS[failure.kind],
+                  "blocked" if failure.blocked else "bypassed").inc()
 
     def policy_loaded(self, policies: PolicySet) -> None:
         """The policies now in force replace the previous ones in ``guardproxy_policy_info``."""
@@ -110,42 +145,6 @@ class Telemetry:
     def policy_reloaded(self, ok: bool) -> None:
         if self.metrics is not None:
             self.metrics.policy_reloads.labels("ok" if ok else "rejected").inc()
-
-    def request_finished(self, record: RequestTelemetry, status: int, watch: ResponseWatch) -> None:
-        ended = time.perf_counter()
-        trace_id = None
-        if record.trace is not None:
-            trace_id = format(record.trace.span.get_span_context().trace_id, "032x")
-            record.trace.finish(record, status, watch)
-        upstream = record.upstream_seconds(ended)
-        verdict = record.verdict or watch.verdict or NONE
-        model = self.model_label(record.model)
-        access_line({
-            "request_id": record.request_id, "trace_id": trace_id, "route": record.route,
-            "model": model, "status": status, "verdict": verdict, "fired": record.fired, "failed": record.failed,
-            "latency_ms": round((ended - record.started) * 1000, 2),
-            "upstream_ms": None if upstream is None else round(upstream * 1000, 2),
-            "upstream_error": record.upstream_error,
-        })
-        metrics = self.metrics
-        if metrics is None:
-            return
-        route = record.route
-        child = self._child
-        child(metrics.requests, route, model, verdict, str(status)).inc()
-        child(metrics.request_duration, route).observe(ended - record.started)
-        sent = record.upstream_sent
-        child(metrics.overhead, route, "input").observe((sent if sent is not None else ended) - record.started)
-        if record.output_seconds is not None:
-            child(metrics.overhead, route, "output").observe(record.output_seconds)
-        if upstream is not None:
-            child(metrics.upstream_duration, route).observe(upstream)
-        if record.upstream_error is not None:
-            child(metrics.upstream_errors, record.upstream_error).inc()
-        if watch.first_content is not None:
-            child(metrics.time_to_first_token, route).observe(watch.first_content - record.started)
-        for direction, count in watch.usage.items():
-            child(metrics.tokens, model, direction).inc(count)
 
     def _child(self, family: Counter | Histogram, *labels: str) -> Any:
         """``family.labels(*labels)``, remembered: prometheus-client takes a lock and

@@ -19,26 +19,6 @@ _MAX_LENGTH = 64
 # -2024-08-06, -20241022, -0613 (a month-day pair only, so "-1106" matches but "-8192" does not)
 _DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|20\d{6}|(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))$")
 
-ROUTES = {
-    "/v1/chat/completions": "chat",
-    "/v1/completions": "completions",
-    "/v1/embeddings": "embeddings",
-    "/v1/guardrails/check": "check",
-}
-
-
-def route_of(path: str) -> str | None:
-    """The route label of a path, or None for paths that are not observed
-    (probes, ``/metrics``, unknown paths outside ``/v1/``)."""
-    route = ROUTES.get(path)
-    if route is not None:
-        return route
-    if path == "/v1/models" or path.startswith("/v1/models/"):
-        return "models"
-    if path.startswith("/v1/"):
-        return "passthrough"
-    return None
-
 
 def normalise_model(model: str | None) -> str:
     """``GPT-4o-2024-08-06`` -> ``gpt-4o``: lower case, no date suffix, bounded length."""
