@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from guardproxy.telemetry.response_watch import ResponseWatch
+from guardproxy.proxy.response_watch import ResponseWatch
 
 SSE = [(b"content-type", b"text/event-stream")]
 
