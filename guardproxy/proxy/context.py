@@ -52,7 +52,8 @@ class Outcome(Protocol):
 
 
 class RequestContext:
-    __slots__ = ("_decisions", "_failures", "_output_while_upstream", "choice", "dialect", "keep_texts", "report", "trace")
+    __slots__ = ("_decisions", "_failures", "_output_while_upstream", "choice", "dialect", "keep_texts", "report",
+                 "trace")
 
     def __init__(self, route: str, method: str, path: str, dialect: Dialect | None = None,
                  trace: TraceHandle | None = None, keep_texts: bool = False) -> None:
