@@ -5,8 +5,9 @@ Every text field of every choice is its own channel (``holdback.py``), released
 as it arrives except for the last ``hold_back_chars`` characters: the guards
 always see that much text beyond what is about to be released, so a match that
 spans two chunks is caught before any of it leaves. A finding whose span reaches
-the end of the held text could still grow, so it is not settled, and nothing from
-its start on is released, until more text arrives or the choice ends. Call
+into the held text could still grow, so it is not settled, and nothing from its
+start on is released, until more text arrives or the choice ends: a value longer
+than the hold-back is held whole until it stops growing. Call
 arguments are held whole until their choice finishes, then checked as one.
 
 Only the chain's entries that can change the text (enforced ``block`` and
@@ -231,11 +232,14 @@ class StreamGuard:
             if d.blocks:  # a block needs no settling: however the match would grow, it blocks
                 self._decide(state, d, 0, 0, [])
                 return ""
-        # A span that reaches the end of the held text could still grow: nothing from its start on is
-        # released, nor from the start of any span overlapping it, until more text comes or the choice ends.
+        # A span that reaches into the held text (the last hold_back_chars) could still grow, even when
+        # it ends before the text does (a pattern's next group may be half arrived): nothing from its
+        # start on is released, nor from the start of a span overlapping it, until more text comes or
+        # the choice ends.
         hold_from = len(buffer.text) + 1
         if not final:
-            hold_from = min((start for start, end, _ in spans if end >= len(buffer.text)), default=hold_from)
+            held = len(buffer.text) - self._hold
+            hold_from = min((start for start, end, _ in spans if end > held), default=hold_from)
             while any(start < hold_from < end for start, end, _ in spans):
                 hold_from = min(start for start, end, _ in spans if start < hold_from < end)
         redactions: list[Redaction] = []
