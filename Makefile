@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test test-setup lint bench clean
+.PHONY: run test test-fast test-setup lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ test: $(VENV)/.installed-test test-setup
 	$(BIN)/ruff check guardproxy tests benchmarks
 	$(BIN)/mypy guardproxy
 	bash deploy/check-helm.sh
+
+## The edit loop: unit tests only (no server, no subprocess), lint and types; `make test` stays CI's command.
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m "not e2e"
+	$(BIN)/ruff check guardproxy tests benchmarks
+	$(BIN)/mypy guardproxy
 
 ## The benchmark suite (benchmarks/README.md): pass-through against a reference relay and LiteLLM,
 ## time to first token, cost of guards, scaling, memory, workers; about 15 minutes. Installs Debian's wrk

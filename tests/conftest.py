@@ -140,3 +140,17 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+_SERVER_FIXTURES = frozenset({"upstream_server", "start_proxy", "proxy", "recorder", "loop_client", "scripted"})
+_E2E_MODULES = frozenset({"test_prometheus_integration", "test_deploy", "test_cli", "test_metrics_multiprocess"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that start a server (the proxy, an upstream, Prometheus, a subprocess) are ``e2e``;
+    ``make test-fast`` runs the others."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        module = item.module.__name__.split(".")[-1] if item.module is not None else ""
+        if fixtures & _SERVER_FIXTURES or module in _E2E_MODULES:
+            item.add_marker(pytest.mark.e2e)
