@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from guardproxy.config import Settings
 from guardproxy.http.app import create_app
 from guardproxy.telemetry.logs import configure_access_log
+from guardproxy.telemetry.tracing import exporter_from_environment
 
 log = logging.getLogger("guardproxy")
 
@@ -35,12 +36,14 @@ def serve(settings: Settings) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its per-request INFO line is noise at proxy rates
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected" for any file in the directory
     configure_access_log()
-    try:
-        key = settings.upstream_key(os.environ)
+    try:  # settings that would stop every worker, refused once here with a clear line instead
+        settings.upstream_key(os.environ)
+        exporter = exporter_from_environment(os.environ)
     except ValueError as exc:
         print(f"guardproxy: {exc}", file=sys.stderr)
         return 2
-    del key
+    if exporter is not None:
+        exporter.shutdown()
     if settings.workers > 1:
         os.environ.update(settings.to_env())
         metrics_dir = _multiprocess_metrics_dir() if settings.metrics else None
