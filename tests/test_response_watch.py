@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from guardproxy.proxy.dialects import DIALECTS
 from guardproxy.proxy.response_watch import ResponseWatch
 
 SSE = [(b"content-type", b"text/event-stream")]
@@ -15,8 +16,8 @@ def event(delta: dict[str, object], finish: str | None = None) -> bytes:
     return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
 
-def watching() -> ResponseWatch:
-    watch = ResponseWatch(streamed_route=True, usage_route=True)
+def watching(path: str = "/v1/chat/completions") -> ResponseWatch:
+    watch = ResponseWatch(DIALECTS[path])
     watch.start(SSE)
     return watch
 
@@ -48,11 +49,17 @@ def test_text_that_quotes_a_content_key_is_not_mistaken_for_one() -> None:
     assert watch.first_content is None
 
 
-def test_tool_calls_and_completion_text_count_as_content() -> None:
+def test_calls_and_other_text_fields_count_as_content_as_the_dialect_says() -> None:
     tool = watching()
     tool.body(event({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f", "arguments": ""}}]}))
     assert tool.first_content is not None
-    completion = watching()
+    reasoning = watching()
+    reasoning.body(event({"reasoning_content": "Let me think"}))
+    assert reasoning.first_content is not None
+    chat = watching()
+    chat.body(b'data: {"object": "text_completion", "choices": [{"index": 0, "text": " Paris"}]}\n\n')
+    assert chat.first_content is None  # "text" is not a chat field
+    completion = watching("/v1/completions")
     completion.body(b'data: {"object": "text_completion", "choices": [{"index": 0, "text": " Paris"}]}\n\n')
     assert completion.first_content is not None
 
@@ -65,7 +72,7 @@ def test_usage_is_read_and_the_last_report_wins() -> None:
 
 
 def test_a_compressed_stream_counts_its_first_byte() -> None:
-    watch = ResponseWatch(streamed_route=True, usage_route=True)
+    watch = ResponseWatch(DIALECTS["/v1/chat/completions"])
     watch.start([*SSE, (b"content-encoding", b"gzip")])
     watch.body(b"\x1f\x8b...")
     assert watch.first_content is not None and watch.usage == {}

@@ -85,8 +85,7 @@ class ProxyFront:
         dialect = DIALECTS.get(path) if route not in ("passthrough", "models", "check") else None
         context = RequestContext(route, scope["method"], path, dialect, trace,
                                  keep_texts=self.runtime.settings.trace_content == "redacted" and trace is not None)
-        watch = ResponseWatch(dialect is not None and dialect.stream_shape is not None,
-                              route in ("chat", "completions", "embeddings")) if telemetry.enabled else None
+        watch = ResponseWatch(dialect) if telemetry.enabled and dialect is not None else None
         status = 500
         try:
             try:

@@ -1,10 +1,11 @@
 """What the metrics need from a response body as it leaves: when the first
 content of a streamed answer went out, and the token usage the upstream reported.
 
-Both are read from the bytes sent to the client, so they need nothing from the
-code that produced them. The cost is one regex search per chunk for each: no
-event is decoded and no JSON parsed. A JSON key can only appear unescaped
-outside strings, so text inside an answer never matches either search.
+Both are read from the bytes sent to the client, with the patterns the dialect
+declares (``Dialect.usage_pattern``, ``Dialect.content_pattern``), so they need
+nothing from the code that produced them. The cost is one regex search per chunk
+for each: no event is decoded and no JSON parsed. A JSON key can only appear
+unescaped outside strings, so text inside an answer never matches either search.
 """
 
 from __future__ import annotations
@@ -12,20 +13,19 @@ from __future__ import annotations
 import re
 import time
 
-_USAGE = re.compile(rb'"(prompt|completion)_tokens"\s*:\s*(\d+)')
+from guardproxy.proxy.dialects import Dialect
+
 _CARRY = 48  # bytes kept from the previous chunk, so a key split between two chunks is still found
-_DIRECTIONS = {b"prompt": "input", b"completion": "output"}
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,128})"')
-# A chunk's delta content or completion text that is not empty, or the start of a tool call.
-_CONTENT = re.compile(rb'"(?:content|text)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[\s*\{')
 
 
 class ResponseWatch:
     """Fed the response's start and body messages; keeps the first-content time and usage."""
 
-    def __init__(self, streamed_route: bool, usage_route: bool) -> None:
-        self._streamed_route = streamed_route
-        self._usage_route = usage_route
+    def __init__(self, dialect: Dialect) -> None:
+        self._content = dialect.content_pattern
+        self._usage = dialect.usage_pattern
+        self._directions = {key.encode(): direction for key, direction in dialect.usage_fields.items()}
         self._seek_content = False
         self._content_tail = b""
         self._scan_usage = False
@@ -43,11 +43,11 @@ class ResponseWatch:
             elif lowered == b"content-encoding":
                 encoding = value.lower()
         plain = encoding in (b"", b"identity")
-        if self._streamed_route and content_type.startswith(b"text/event-stream"):
+        if self._content is not None and content_type.startswith(b"text/event-stream"):
             # A compressed stream cannot be read here: its first byte stands in for its first content.
             self._seek_content = plain
             self.first_content = None if plain else -1.0
-        self._scan_usage = self._usage_route and plain
+        self._scan_usage = plain
 
     def body(self, data: bytes) -> None:
         if not data:
@@ -56,16 +56,16 @@ class ResponseWatch:
             self.first_content = time.perf_counter()
         elif self._seek_content:
             window = self._content_tail + data
-            if _CONTENT.search(window):
+            if self._content is not None and self._content.search(window):
                 self.first_content = time.perf_counter()
                 self._seek_content = False
             else:
                 self._content_tail = window[-_CARRY:]
         if self._scan_usage:
             window = self._tail + data
-            for match in _USAGE.finditer(window):
+            for match in self._usage.finditer(window):
                 # The last report wins: some servers repeat cumulative usage in every chunk.
-                self.usage[_DIRECTIONS[match.group(1)]] = int(match.group(2))
+                self.usage[self._directions[match.group(1)]] = int(match.group(2))
             if self.response_model is None:
                 model = _MODEL.search(window)
                 if model is not None:

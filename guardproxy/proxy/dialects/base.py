@@ -14,8 +14,10 @@ held whole until the choice ends, and a ``finish_reason``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Protocol
 
 from guardproxy.guards.base import PathPart, Segment
@@ -88,7 +90,7 @@ class Dialect:
     required: ClassVar[str]  # a request key without which the request is refused
     guards_output: ClassVar[bool] = False
     stream_shape: ClassVar[ChoiceStreamShape | None] = None
-    usage_fields: ClassVar[dict[str, str]] = {"prompt_tokens": "input", "completion_tokens": "output"}
+    usage_fields: ClassVar[dict[str, str]] = {"prompt_tokens": "input", "completion_tokens": "output"}  # key: direction
 
     def check_request(self, payload: dict[str, Any]) -> None:
         """Raise ``RequestShapeError`` for a body whose text the dialect cannot find."""
@@ -130,13 +132,21 @@ class Dialect:
     def annotate(self, payload: dict[str, Any], choices: set[int], suffix: str) -> None:
         """Append ``suffix`` to the answer of each of ``choices``."""
 
-    def usage(self, payload: dict[str, Any]) -> dict[str, int]:
-        """Token counts by direction, from a JSON answer or a stream chunk."""
-        usage = payload.get("usage")
-        if not isinstance(usage, dict):
-            return {}
-        return {direction: value for key, direction in self.usage_fields.items()
-                if isinstance(value := usage.get(key), int) and not isinstance(value, bool)}
+    @cached_property
+    def usage_pattern(self) -> re.Pattern[bytes]:
+        """A usage count in the bytes of an answer or a stream chunk: the key, then the number."""
+        keys = b"|".join(re.escape(key.encode()) for key in self.usage_fields)
+        return re.compile(rb'"(' + keys + rb')"\s*:\s*(\d+)')
+
+    @cached_property
+    def content_pattern(self) -> re.Pattern[bytes] | None:
+        """The first content of a stream: a text field that is not empty, or the start of a call."""
+        shape = self.stream_shape
+        if shape is None:
+            return None
+        fields = b"|".join(re.escape(field.encode()) for field in shape.text_fields)
+        calls = rb'|"(?:tool_calls|function_call)"\s*:\s*[\[{]' if shape.calls else b""
+        return re.compile(rb'"(?:' + fields + rb')"\s*:\s*"(?!")' + calls)
 
 
 def choices_of(payload: dict[str, Any]) -> Sequence[Any]:
