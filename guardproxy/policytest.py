@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from guardproxy.engine import Engine, Verdict
-from guardproxy.http.check_api import CheckRequest, run_check
+from guardproxy.engine.check import CheckRequest, run_check
 from guardproxy.policy import PolicyError, load_policy_set
 
 

@@ -7,47 +7,17 @@ Offsets in the findings index the text as submitted.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from guardproxy.engine import ChainResult, Engine
-from guardproxy.guards import GuardContext, Segment, UpstreamClient
+from guardproxy.engine.check import CheckRequest, findings_json, run_check
 from guardproxy.http.runtime import Runtime
 from guardproxy.policy import RouteChoice
-from guardproxy.policy.schema import Policy
 from guardproxy.proxy.context import RequestContext
 from guardproxy.proxy.errors import ClientError
 from guardproxy.proxy.exchange import Exchange
 from guardproxy.proxy.reply import Reply, verdict_headers
-
-
-class CheckRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str
-    stage: Literal["input", "output"] = "input"
-    context: list[str] = []
-    chain: str = "default"
-    policy: str | None = None
-
-
-def findings_json(result: ChainResult) -> list[dict[str, Any]]:
-    return [
-        {"guard": d.guard, "name": d.name, "label": d.label, "score": round(d.score, 4),
-         "start": d.start, "end": d.end, "action": d.action, "mode": d.mode}
-        for d in result.decisions
-    ]
-
-
-async def run_check(
-    engine: Engine, policy: Policy, check: CheckRequest, upstream: UpstreamClient | None = None
-) -> ChainResult:
-    chain = policy.chains[check.chain]
-    entries = chain.input if check.stage == "input" else chain.output
-    role = "user" if check.stage == "input" else "assistant"
-    context = GuardContext(check.stage, "check", None, tuple(check.context), upstream=upstream)
-    return await engine.run(policy, entries, [Segment(check.text, ("text",), role)], context)
 
 
 async def guardrails_check(runtime: Runtime, ex: Exchange, context: RequestContext) -> Reply:
