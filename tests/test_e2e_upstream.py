@@ -168,19 +168,21 @@ def test_header_rules(proxy: RunningProxy, recorder: DemoRecorder) -> None:
     assert response.headers["x-guardproxy-verdict"] == "pass"
 
 
-def test_unknown_paths_pass_through_or_are_denied(
+def test_unknown_paths_are_read_relayed_written_refused_or_opted_in(
     start_proxy: Callable[..., RunningProxy], recorder: DemoRecorder
 ) -> None:
-    open_proxy = start_proxy()
-    response = httpx.get(open_proxy.url + "/v1/files?purpose=batch")
-    assert response.status_code == 404  # the demo upstream's own answer
+    closed = start_proxy()
+    response = httpx.get(closed.url + "/v1/files?purpose=batch")
+    assert response.status_code == 404  # the demo upstream's own answer: a GET is relayed
     assert recorder.last().path == "/v1/files"
     recorder.clear()
-    closed = start_proxy(policy="version: 1\nname: strict\nunknown_paths: deny\nchains: {default: {}}\n")
-    response = httpx.get(closed.url + "/v1/files")
-    assert response.status_code == 404 and "not allowed" in response.json()["error"]["message"]
-    assert recorder.requests == []
+    response = httpx.post(closed.url + "/v1/files", json={"purpose": "batch"})
+    assert response.status_code == 404 and "'passthrough'" in response.json()["error"]["message"]
+    assert recorder.requests == []  # a write to a path no dialect guards never leaves by default
     assert httpx.get(closed.url + "/v1/models").status_code == 200
+    opened = start_proxy(policy="version: 1\nname: open\nunknown_paths: pass\nchains: {default: {}}\n")
+    httpx.post(opened.url + "/v1/files", json={"purpose": "batch"})
+    assert recorder.last().path == "/v1/files"
 
 
 def test_client_disconnect_cancels_upstream_stream(proxy: RunningProxy, recorder: DemoRecorder) -> None:

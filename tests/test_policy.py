@@ -22,7 +22,7 @@ def test_defaults_are_documented_values() -> None:
     policy = parse_policy(MINIMAL, "f.yaml")
     assert (policy.defaults.mode, policy.defaults.on_error, policy.defaults.timeout_ms) == ("enforce", "block", 2000)
     assert policy.stream.hold_back_chars == 64
-    assert policy.unknown_paths == "pass"
+    assert policy.unknown_paths == "deny" and policy.passthrough == []
 
 
 @pytest.mark.parametrize(
