@@ -39,6 +39,12 @@ def settle_heap() -> None:
     """Move everything loaded so far (models, recognizers, modules) out of the cyclic
     garbage collector's sight. A full collection over a loaded PII, topics and
     toxicity stack takes 30 to 40 ms and stops the event loop while it runs: a p99
-    spike for every request in flight. These objects live as long as the process."""
+    spike for every request in flight.
+
+    Call it once, after start-up: frozen objects are never collected as cycles. Most of
+    what start-up loads lives as long as the process; a guard instance a later reload
+    drops is freed by reference counting (the built-in guards build no reference cycles),
+    though a cycle inside one would stay until the process ends. Freezing again after a
+    reload would also pin whatever the requests in flight hold at that moment, for good."""
     gc.collect()
     gc.freeze()

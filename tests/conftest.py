@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from starlette.applications import Starlette
@@ -18,7 +15,7 @@ from starlette.applications import Starlette
 from guardproxy.config import Settings
 from guardproxy.demo import DemoRecorder, create_demo_upstream
 from guardproxy.http.app import create_app
-from guardproxy.proxy.upstream import LoopUpstreamClient
+from guardproxy.proxy.upstream import GuardUpstreamClient, create_client
 from tests.servers import ThreadedServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,16 +113,13 @@ def proxy(start_proxy: Callable[..., RunningProxy]) -> RunningProxy:
 
 
 @pytest.fixture
-def loop_client(upstream_server: ThreadedServer) -> Iterator[LoopUpstreamClient]:
-    """The guards' upstream client on its own event loop thread, as the proxy runs it."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    client = httpx.AsyncClient()
-    yield LoopUpstreamClient(client, loop, upstream_server.url + "/v1", "Bearer sk-test")
-    asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+async def guard_upstream(upstream_server: ThreadedServer) -> AsyncIterator[GuardUpstreamClient]:
+    """The guards' upstream client on the test's event loop, as the proxy gives it to ``io`` guards."""
+    client = create_client(2.0, 5.0, 4)
+    try:
+        yield GuardUpstreamClient(client, upstream_server.url + "/v1", "Bearer sk-test")
+    finally:
+        await client.aclose()
 
 
 # Personal values the shipped default policy redacts; tests check none of them leaks anywhere.
@@ -142,7 +136,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     return condition()
 
 
-_SERVER_FIXTURES = frozenset({"upstream_server", "start_proxy", "proxy", "recorder", "loop_client", "scripted"})
+_SERVER_FIXTURES = frozenset({"upstream_server", "start_proxy", "proxy", "recorder", "guard_upstream", "scripted"})
 _E2E_MODULES = frozenset({"test_prometheus_integration", "test_deploy", "test_cli", "test_metrics_multiprocess"})
 
 

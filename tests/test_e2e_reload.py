@@ -3,19 +3,24 @@ rejected with a precise log line and the previous policy stays in force."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from guardproxy.config import Settings
+from guardproxy.http.runtime import Runtime
 from tests.conftest import BASIC_POLICY, RunningProxy, wait_until
 from tests.servers import ThreadedServer, free_port
 
@@ -106,3 +111,26 @@ def test_configmap_style_update_is_picked_up(start_proxy: Callable[..., RunningP
     (mount / "..data_tmp").symlink_to(second.name)
     os.replace(mount / "..data_tmp", mount / "..data")
     assert wait_until(lambda: _policy_tag(proxy) != before)
+
+
+async def test_reloads_drop_unused_guards_and_freeze_the_heap_only_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    freezes: list[None] = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(None))
+    file = tmp_path / "policy.yaml"
+    file.write_text(BASIC_POLICY)
+    runtime = Runtime(replace(Settings(), policy=str(file)), None)
+    try:
+        await runtime.load_initial()
+        (entry, *_) = runtime.policies.fallback.chains["default"].input
+        first_guard = weakref.ref(runtime.engine.guard_for(entry))
+        counts = []
+        for n in range(4):
+            file.write_text(BASIC_POLICY.replace("forbidden phrase", f"forbidden phrase {n}"))
+            assert await runtime.reload("test")
+            counts.append(runtime.engine.instance_count)
+        assert first_guard() is None, "the guard built for the first policy was freed"
+        assert counts == [counts[0]] * 4
+        assert len(freezes) == 1, "gc.freeze runs once, after start-up"
+    finally:
+        runtime.engine.close()

@@ -11,6 +11,7 @@ import pytest
 
 from guardproxy.engine import Engine
 from guardproxy.guards import REGISTRY, Finding, GuardConfig, GuardContext, Segment
+from guardproxy.guards.api import GuardKind
 from guardproxy.policy.loader import parse_policy
 from guardproxy.policy.schema import Policy
 
@@ -21,7 +22,7 @@ class SlowConfig(GuardConfig):
 
 class SlowGuard:
     Config: ClassVar[type[GuardConfig]] = SlowConfig
-    cpu_bound: ClassVar[bool] = True
+    kind: ClassVar[GuardKind] = "cpu"
 
     def __init__(self, config: SlowConfig) -> None:
         self.seconds = config.seconds
@@ -40,7 +41,7 @@ class BrokenGuard(SlowGuard):
 
 
 class OutOfRangeGuard(SlowGuard):
-    cpu_bound: ClassVar[bool] = False
+    kind: ClassVar[GuardKind] = "inline"
 
     def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
         return [Finding("bad", 1.0, 7), Finding("bad", 1.0, 0, 5, 500), Finding("ok", 1.0, 0, 0, 1)]
@@ -59,7 +60,7 @@ class WordGuard:
     """Flags each segment containing ``word``, and notes every text it was asked to scan."""
 
     Config: ClassVar[type[GuardConfig]] = WordConfig
-    cpu_bound: ClassVar[bool] = True
+    kind: ClassVar[GuardKind] = "cpu"
     cacheable: ClassVar[bool] = True
     scanned: ClassVar[list[tuple[str, str]]] = []  # (guard class, text)
 

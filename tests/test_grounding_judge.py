@@ -12,7 +12,7 @@ from guardproxy.guards.base import GuardContext, Segment
 from guardproxy.guards.grounding.config import GroundingConfig
 from guardproxy.guards.grounding.guard import GroundingGuard, NoUpstreamError
 from guardproxy.guards.grounding.judge import JUDGE_MARKER, JudgeAnswerError, judge_request, parse_judgement
-from guardproxy.proxy.upstream import LoopUpstreamClient
+from guardproxy.proxy.upstream import GuardUpstreamClient
 
 DOCUMENT = "The Eiffel Tower was completed in 1889 in Paris. It is 330 metres tall."
 
@@ -21,18 +21,21 @@ def _guard() -> GroundingGuard:
     return GroundingGuard(GroundingConfig(method="llm", judge_model="demo-judge"))
 
 
-def test_judge_against_the_demo_upstream_flags_the_unsupported_sentence(loop_client: LoopUpstreamClient) -> None:
+async def test_judge_against_the_demo_upstream_flags_the_unsupported_sentence(
+        guard_upstream: GuardUpstreamClient) -> None:
     answer = "The tower was completed in 1889. It was designed by Antoni Gaudi."
-    findings = _guard().scan([Segment(answer, (), "assistant")],
-                             GuardContext("output", documents=(DOCUMENT,), upstream=loop_client))
+    guard = _guard()
+    assert guard.kind == "io"
+    findings = await guard.scan([Segment(answer, (), "assistant")],  # type: ignore[misc]
+                                GuardContext("output", documents=(DOCUMENT,), upstream=guard_upstream))
     assert [(f.label, f.score, answer[f.start or 0 : f.end]) for f in findings] == [
         ("unsupported_claim", 1.0, "It was designed by Antoni Gaudi.")]
 
 
-def test_judge_needs_an_upstream() -> None:
+async def test_judge_needs_an_upstream() -> None:
     with pytest.raises(NoUpstreamError):
-        _guard().scan([Segment("It is 330 metres tall.", (), "assistant")],
-                      GuardContext("output", documents=(DOCUMENT,)))
+        await _guard().scan([Segment("It is 330 metres tall.", (), "assistant")],  # type: ignore[misc]
+                            GuardContext("output", documents=(DOCUMENT,)))
 
 
 def test_judge_is_not_called_without_context() -> None:

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from guardproxy.engine.pool import QUICK_SCAN_SECONDS, GuardPool, PoolResult, PoolScan, ScanTimes
-from guardproxy.guards import Finding, GuardConfig, GuardContext, Segment
+from guardproxy.guards.api import Finding, GuardConfig, GuardContext, GuardKind, Segment
 
 
 class Sleeper:
     """Sleeps (which releases the GIL, like native code or an upstream call) and notes when and where."""
 
     Config: ClassVar[type[GuardConfig]] = GuardConfig
-    cpu_bound: ClassVar[bool] = True
+    kind: ClassVar[GuardKind] = "cpu"
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -103,7 +103,7 @@ class Worker:
     """Works in 10 ms steps, checking between them whether the pool still waits for it."""
 
     Config: ClassVar[type[GuardConfig]] = GuardConfig
-    cpu_bound: ClassVar[bool] = True
+    kind: ClassVar[GuardKind] = "cpu"
 
     def __init__(self, steps: int) -> None:
         self.steps = steps

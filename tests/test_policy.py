@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from guardproxy.cli import run
 from guardproxy.policy import PolicyError, load_policy_set
 from guardproxy.policy.loader import parse_policy
+from guardproxy.policy.schema import Policy
+
+REPO = Path(__file__).resolve().parent.parent
 
 MINIMAL = "version: 1\nname: p\nchains: {default: {}}\n"
 
@@ -115,3 +124,74 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
 def test_shipped_policies_are_valid() -> None:
     root = Path(__file__).resolve().parent.parent / "policies"
     assert load_policy_set(root).fallback.name == "default"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nname: p\nchains:\n  default:\n    input:\n"
+         "      - {guard: keywords, action: block, action: flag, terms: [a]}\n",
+         "f.yaml:6: chains.default.input.0: duplicate key 'action': a key may appear only once in a mapping"),
+        ("version: 1\nname: p\nchains:\n  default:\n    input:\n      - guard: keywords\n        action: block\n"
+         "        terms: [a]\n        action: flag\n",
+         "f.yaml:9: chains.default.input.0: duplicate key 'action' (also on line 7)"),
+        ("version: 1\nname: p\nchains:\n  default: {}\n  default: {}\n", "f.yaml:5: chains: duplicate key 'default'"),
+        ("version: 1\nname: p\nname: q\nchains: {default: {}}\n", "f.yaml:3: duplicate key 'name' (also on line 2)"),
+        ("version: 1\nname: p\nchains: {default: {}}\nroutes:\n"
+         "  - {match: {header: {x-a: '1', x-a: '2'}}, chain: default}\n",
+         "f.yaml:5: routes.0.match.header: duplicate key 'x-a'"),
+    ],
+)
+def test_a_key_repeated_in_a_mapping_is_an_error(text: str, expected: str) -> None:
+    found = problems(text)
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_keys_merged_in_may_be_overridden() -> None:
+    policy = parse_policy("version: 1\nname: p\nchains:\n  default:\n    input:\n"
+                          "      - &base {guard: keywords, action: block, terms: [a]}\n"
+                          "      - {<<: *base, action: flag, name: second}\n", "f.yaml")
+    assert [e.action for e in policy.chains["default"].input] == ["block", "flag"]
+
+
+def test_check_exits_1_on_a_duplicate_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "p.yaml"
+    bad.write_text("version: 1\nname: p\nchains:\n  default:\n    input:\n"
+                   "      - {guard: keywords, action: block, terms: [a], action: flag}\n")
+    assert run(["check", str(bad)]) == 1
+    assert f"{bad}:6: chains.default.input.0: duplicate key 'action'" in capsys.readouterr().err
+
+
+def test_the_schema_imports_no_guard() -> None:
+    """A policy file is data: the schema knows guards only through the types the loader passes in."""
+    tree = ast.parse((REPO / "guardproxy" / "policy" / "schema.py").read_text())
+    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert not [name for name in imported if name.startswith("guardproxy.guards")]
+    with pytest.raises(ValidationError, match="validated against the known guard types"):
+        Policy.model_validate({"version": 1, "name": "p",
+                               "chains": {"default": {"input": [{"guard": "keywords", "action": "flag"}]}}})
+
+
+CHECK_AND_LIST_MODULES = """
+import json, sys
+from guardproxy.cli import run
+code = run(["check", *sys.argv[1:]])
+heavy = ["presidio_analyzer", "spacy", "onnxruntime", "tokenizers", "guardproxy.guards.pii.guard"]
+print(json.dumps({"code": code, "loaded": [name for name in heavy if name in sys.modules]}))
+"""
+
+
+@pytest.mark.parametrize("policy", ["keywords-only", "every guard"])
+def test_check_loads_no_model_library(tmp_path: Path, policy: str) -> None:
+    """Checking a policy validates every guard's keys without importing what the guards run on."""
+    paths = [str(REPO / "policies"), str(REPO / "policies" / "examples")]
+    if policy == "keywords-only":
+        (tmp_path / "p.yaml").write_text("version: 1\nname: p\nchains:\n  default:\n    input:\n"
+                                         "      - {guard: keywords, action: block, terms: [a]}\n")
+        paths = [str(tmp_path)]
+    result = subprocess.run([sys.executable, "-c", CHECK_AND_LIST_MODULES, *paths], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report == {"code": 0, "loaded": []}

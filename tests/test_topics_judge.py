@@ -12,7 +12,7 @@ from guardproxy.guards.base import GuardContext, Segment
 from guardproxy.guards.topics.config import TopicsConfig
 from guardproxy.guards.topics.guard import TopicsGuard
 from guardproxy.guards.topics.judge import JUDGE_MARKER, JudgeAnswerError, judge_request, parse_judgement
-from guardproxy.proxy.upstream import LoopUpstreamClient
+from guardproxy.proxy.upstream import GuardUpstreamClient
 
 TOPICS: list[dict[str, Any]] = [
     {"name": "travel", "description": "Flights, hotels and trips.", "keywords": ["flight", "hotel"]},
@@ -20,11 +20,12 @@ TOPICS: list[dict[str, Any]] = [
 ]
 
 
-def test_judge_against_the_demo_upstream_labels_each_segment(loop_client: LoopUpstreamClient) -> None:
+async def test_judge_against_the_demo_upstream_labels_each_segment(guard_upstream: GuardUpstreamClient) -> None:
     guard = TopicsGuard(TopicsConfig(topics=TOPICS, method="llm", judge_model="demo-judge"))  # type: ignore[arg-type]
+    assert guard.kind == "io" and not guard.cacheable
     segments = [Segment("Book a flight and a hotel", (), "user"), Segment("hello", (), "user"),
                 Segment("Close my bank account", (), "user")]
-    findings = guard.scan(segments, GuardContext("input", upstream=loop_client))
+    findings = await guard.scan(segments, GuardContext("input", upstream=guard_upstream))  # type: ignore[misc]
     assert [(f.segment, f.label, f.score) for f in findings] == [(0, "travel", 1.0), (2, "banking", 1.0)]
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,33 +13,27 @@ from guardproxy.guards import GuardContext, Segment, UpstreamCallError
 from guardproxy.guards.toxicity.config import ToxicityConfig
 from guardproxy.guards.toxicity.guard import ToxicityGuard
 from guardproxy.guards.toxicity.moderation import ModerationUnavailable
-from guardproxy.proxy.upstream import LoopUpstreamClient, create_client
+from guardproxy.proxy.upstream import GuardUpstreamClient, create_client
 from tests.servers import ThreadedServer
 
 
 class RecordingClient:
-    def __init__(self, inner: LoopUpstreamClient) -> None:
+    def __init__(self, inner: GuardUpstreamClient) -> None:
         self.inner = inner
         self.bodies: list[dict[str, Any]] = []
 
-    def post_json(self, path: str, body: Any, timeout: float) -> Any:
+    async def post_json(self, path: str, body: Any, timeout: float) -> Any:
         self.bodies.append(dict(body))
-        return self.inner.post_json(path, body, timeout)
+        return await self.inner.post_json(path, body, timeout)
 
 
 @pytest.fixture
-def upstream(upstream_server: ThreadedServer) -> Iterator[RecordingClient]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
+async def upstream(upstream_server: ThreadedServer) -> AsyncIterator[RecordingClient]:
     client = create_client(2.0, 5.0, 4)
     try:
-        yield RecordingClient(LoopUpstreamClient(client, loop, upstream_server.url + "/v1", "Bearer sk-test"))
+        yield RecordingClient(GuardUpstreamClient(client, upstream_server.url + "/v1", "Bearer sk-test"))
     finally:
-        asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+        await client.aclose()
 
 
 def context(upstream: Any) -> GuardContext:
@@ -59,10 +51,12 @@ def test_demo_answers_in_the_openai_shape(upstream_server: ThreadedServer) -> No
     assert second["flagged"] is False and max(second["category_scores"].values()) < 0.01
 
 
-def test_moderation_detector_reports_the_flagged_sentence_and_its_category(upstream: RecordingClient) -> None:
+async def test_moderation_detector_reports_the_flagged_sentence_and_its_category(upstream: RecordingClient) -> None:
     guard = ToxicityGuard(ToxicityConfig(detector="moderation", moderation_model="demo-moderation"))
+    assert guard.kind == "io" and not guard.cacheable
     text = "The meeting went well today. Those people are vermin and must go. See you tomorrow then."
-    findings = guard.scan([Segment("Good morning to the whole team."), Segment(text)], context(upstream))
+    findings = await guard.scan([Segment("Good morning to the whole team."), Segment(text)],  # type: ignore[misc]
+                                context(upstream))
     assert len(findings) == 1
     finding = findings[0]
     assert finding.label == "hate" and finding.score == HIT_SCORE and finding.segment == 1
@@ -72,29 +66,34 @@ def test_moderation_detector_reports_the_flagged_sentence_and_its_category(upstr
     assert len(upstream.bodies[0]["input"]) == 4
 
 
-def test_moderation_threshold_applies_to_category_scores(upstream: RecordingClient) -> None:
+async def test_moderation_threshold_applies_to_category_scores(upstream: RecordingClient) -> None:
     strict = ToxicityGuard(ToxicityConfig(detector="moderation", threshold=0.0001))
-    assert strict.scan([Segment("A perfectly ordinary sentence.")], context(upstream))
+    assert await strict.scan([Segment("A perfectly ordinary sentence.")], context(upstream))  # type: ignore[misc]
     lenient = ToxicityGuard(ToxicityConfig(detector="moderation"))
-    assert lenient.scan([Segment("A perfectly ordinary sentence.")], context(upstream)) == []
+    assert await lenient.scan([Segment("A perfectly ordinary sentence.")], context(upstream)) == []  # type: ignore[misc]
 
 
-def test_moderation_without_an_upstream_raises() -> None:
+async def test_moderation_without_an_upstream_raises() -> None:
     guard = ToxicityGuard(ToxicityConfig(detector="moderation"))
     with pytest.raises(ModerationUnavailable):
-        guard.scan([Segment("Those people are vermin.")], GuardContext("input"))
+        await guard.scan([Segment("Those people are vermin.")], GuardContext("input"))  # type: ignore[misc]
+
+
+def test_the_local_detector_runs_in_the_pool() -> None:
+    guard = ToxicityGuard(ToxicityConfig())
+    assert guard.kind == "cpu" and guard.cacheable
 
 
 class FixedAnswer:
     def __init__(self, answer: Any) -> None:
         self.answer = answer
 
-    def post_json(self, path: str, body: Any, timeout: float) -> Any:
+    async def post_json(self, path: str, body: Any, timeout: float) -> Any:
         return self.answer
 
 
 @pytest.mark.parametrize("answer", [{"results": []}, {"nothing": 1}, {"results": [{"flagged": True}]}])
-def test_a_malformed_answer_is_an_upstream_error(answer: Any) -> None:
+async def test_a_malformed_answer_is_an_upstream_error(answer: Any) -> None:
     guard = ToxicityGuard(ToxicityConfig(detector="moderation"))
     with pytest.raises(UpstreamCallError):
-        guard.scan([Segment("Those people are vermin.")], context(FixedAnswer(answer)))
+        await guard.scan([Segment("Those people are vermin.")], context(FixedAnswer(answer)))  # type: ignore[misc]

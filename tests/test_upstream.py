@@ -10,7 +10,7 @@ import pytest
 
 from guardproxy.guards import UpstreamCallError
 from guardproxy.proxy.upstream import (
-    LoopUpstreamClient,
+    GuardUpstreamClient,
     classify_failure,
     create_client,
     request_headers,
@@ -50,19 +50,38 @@ def test_failure_mapping_reads_the_aiohttp_cause() -> None:
     assert classify_failure(httpx.RemoteProtocolError("bad")).code == "upstream_error"
 
 
-async def test_guard_upstream_client_from_a_worker_thread(upstream_server: ThreadedServer) -> None:
+async def test_guard_upstream_client_on_the_event_loop(upstream_server: ThreadedServer) -> None:
     client = create_client(2, 5, 10)
     try:
-        guard_client = LoopUpstreamClient(client, asyncio.get_running_loop(), upstream_server.url + "/v1",
-                                          "Bearer sk-guard")
-        answer = await asyncio.to_thread(guard_client.post_json, "/embeddings", {"model": "demo", "input": "x"}, 5)
+        guard_client = GuardUpstreamClient(client, upstream_server.url + "/v1", "Bearer sk-guard")
+        answer = await guard_client.post_json("/embeddings", {"model": "demo", "input": "x"}, 5)
         assert answer["object"] == "list" and len(answer["data"][0]["embedding"]) == 16
-        with pytest.raises(UpstreamCallError, match="worker thread"):
-            guard_client.post_json("/embeddings", {"input": "x"}, 5)  # on the loop itself: refused, not a deadlock
         with pytest.raises(UpstreamCallError, match="answered 404"):
-            await asyncio.to_thread(guard_client.post_json, "/nothing-here", {}, 5)
-        down = LoopUpstreamClient(client, asyncio.get_running_loop(), "http://127.0.0.1:9/v1", None)
+            await guard_client.post_json("/nothing-here", {}, 5)
+        down = GuardUpstreamClient(client, "http://127.0.0.1:9/v1", None)
         with pytest.raises(UpstreamCallError, match="upstream_unreachable"):
-            await asyncio.to_thread(down.post_json, "/moderations", {"input": "x"}, 2)
+            await down.post_json("/moderations", {"input": "x"}, 2)
     finally:
         await client.aclose()
+
+
+async def test_guard_upstream_client_gives_up_after_its_timeout() -> None:
+    """An upstream that accepts the call and never answers is an ``UpstreamCallError``, not a hang."""
+    answered = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await answered.wait()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = create_client(2, 30, 4)
+    try:
+        guard_client = GuardUpstreamClient(client, f"http://127.0.0.1:{port}/v1", None)
+        with pytest.raises(UpstreamCallError, match=r"within 0\.2 s"):
+            await guard_client.post_json("/moderations", {"input": "x"}, 0.2)
+    finally:
+        answered.set()
+        await client.aclose()
+        server.close()
+        await server.wait_closed()

@@ -1,30 +1,33 @@
 """Running a chain of guards over text segments and deciding what happens.
 
-Guards in a stage all see the original text and run concurrently (CPU-bound
-ones in the guard pool, ``guard_pool.py``; a guard's findings for segments it
-has seen before may come from its findings cache, ``findings_cache.py``); their
-findings are then combined. Any enforced block wins; otherwise enforced
-redactions are merged and applied; any other finding makes the verdict
-``flagged``. Monitor mode computes everything and changes nothing. A guard
-that raises or overruns its timeout follows ``on_error``: ``block`` fails
-closed, ``allow`` fails open. Offsets in decisions index the original text.
+Guards in a stage all see the original text and run concurrently, each where
+its ``kind`` says: ``cpu`` guards in the guard pool (``pool.py``), ``inline``
+ones on the event loop while the pool works, ``io`` ones awaited on the event
+loop beside the pool. A guard's findings for segments it has seen before may
+come from its findings cache (``findings_cache.py``). Findings are then
+combined. Any enforced block wins; otherwise enforced redactions are merged
+and applied; any other finding makes the verdict ``flagged``. Monitor mode
+computes everything and changes nothing. A guard that raises or overruns its
+timeout follows ``on_error``: ``block`` fails closed, ``allow`` fails open.
+Offsets in decisions index the original text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from guardproxy.engine.failures import describe_error
-from guardproxy.engine.findings_cache import CacheLookup, FindingsCache, SegmentKey, segment_key
-from guardproxy.engine.pool import Failure, GuardPool, PoolScan, ScanTimes
+from guardproxy.engine.findings_cache import CacheLookup, SegmentKey, segment_key
+from guardproxy.engine.instances import GuardInstance, GuardInstances
+from guardproxy.engine.pool import Failure, GuardPool, PoolRun, PoolScan, findings_now, overrun
 from guardproxy.engine.redaction import Redaction, redact_spans
 from guardproxy.engine.verdict import Decision, GuardFailure, Verdict, verdict_of
-from guardproxy.guards import REGISTRY, Finding, Guard, GuardContext, Segment, Stage
-from guardproxy.guards.base import findings_cacheable
+from guardproxy.guards import Finding, Guard, GuardContext, Segment, Stage
 from guardproxy.policy.schema import DEFAULT_NOTE, GuardEntry, Policy
 
 Outcome = tuple[list[Finding], Failure | None, float]  # findings, failure, seconds
@@ -94,35 +97,30 @@ def entry_names(entries: Sequence[GuardEntry]) -> list[str]:
 
 
 class Engine:
-    """Owns guard instances, their findings caches and the bounded pool CPU-heavy guards run in.
-
-    Instances are shared by identical guard settings, so a policy reload that
-    keeps a guard's settings keeps its loaded model (and its cached findings).
-    """
+    """Owns guard instances and their findings caches (``instances.py``) and the bounded
+    pool CPU-heavy guards run in."""
 
     def __init__(self, guard_threads: int = 4, findings_cache_size: int = 4096) -> None:
         self._pool = GuardPool(guard_threads)
-        self._instances: dict[tuple[str, str], _Instance] = {}
-        self._findings_cache_size = findings_cache_size
+        self._instances = GuardInstances(findings_cache_size)
 
     def guard_for(self, entry: GuardEntry) -> Guard:
-        return self._instance(entry).guard
+        return self._instances.get(entry).guard
 
-    def _instance(self, entry: GuardEntry) -> _Instance:
-        key = (entry.guard, entry.settings.model_dump_json())
-        instance = self._instances.get(key)
-        if instance is None:
-            guard = REGISTRY[entry.guard](entry.settings)
-            cache = FindingsCache(self._findings_cache_size) if findings_cacheable(guard) else None
-            instance = self._instances.setdefault(key, _Instance(guard, cache, ScanTimes()))
-        return instance
+    @property
+    def instance_count(self) -> int:
+        """Guard instances kept for the current policies."""
+        return len(self._instances)
 
     def prepare(self, policies: Sequence[Policy]) -> None:
         """Build and warm every guard the policies use (blocking; call off the loop)."""
-        for policy in policies:
-            for chain in policy.chains.values():
-                for entry in (*chain.input, *chain.output):
-                    self.guard_for(entry).warm()
+        self._instances.prepare(policies)
+
+    def retain(self, policies: Sequence[Policy]) -> int:
+        """After a reload to ``policies``: drop the guard instances (and their findings caches)
+        they no longer use; requests still running under older policies keep theirs. Returns
+        how many were dropped."""
+        return self._instances.retain(policies)
 
     def close(self) -> None:
         self._pool.close()
@@ -146,7 +144,7 @@ class Engine:
             return result
         names = names or entry_names(entries)
         timeouts = [(e.timeout_ms or policy.defaults.timeout_ms) / 1000 for e in entries]
-        outcomes = await self._scan_all(entries, timeouts, segments, context, remember)
+        outcomes = await self._scan_all(policy, entries, timeouts, segments, context, remember)
         block_messages: list[str] = []
         for entry, name, (findings, failure, seconds) in zip(entries, names, outcomes, strict=True):
             mode = entry.mode or policy.defaults.mode
@@ -179,35 +177,33 @@ class Engine:
         return result
 
     async def _scan_all(
-        self, entries: Sequence[GuardEntry], timeouts: Sequence[float], segments: Sequence[Segment],
-        context: GuardContext, remember: bool,
+        self, policy: Policy, entries: Sequence[GuardEntry], timeouts: Sequence[float],
+        segments: Sequence[Segment], context: GuardContext, remember: bool,
     ) -> list[Outcome]:
-        """Every entry's outcome, in order. CPU-bound scans go to the pool first
-        (``guard_pool.py``); cheap guards then run inline while the pool works."""
+        """Every entry's outcome, in order. CPU scans go to the pool first; inline scans
+        then run while the pool works; io scans and the pool are awaited together."""
         outcomes: dict[int, Outcome] = {}
-        scans = self._plan(entries, segments, remember, outcomes)
+        scans = self._plan(policy, entries, segments, remember, outcomes)
         pooled = {i: PoolScan(s.instance.guard, s.segments, s.instance.times)
-                  for i, s in scans.items() if s.instance.guard.cpu_bound}
+                  for i, s in scans.items() if s.instance.kind == "cpu"}
         in_pool = self._pool.submit(pooled, {i: timeouts[i] for i in pooled}, context) if pooled else None
+        waits: list[Awaitable[None]] = []
         for index, scan in scans.items():
-            if index not in pooled:
-                started = time.perf_counter()
-                try:
-                    found = scan.instance.guard.scan(scan.segments, context)
-                except Exception as exc:  # a guard's bug must become on_error, never a 500
-                    outcomes[index] = ([], ("error", describe_error(exc)), time.perf_counter() - started)
-                else:
-                    outcomes[index] = scan.outcome(found, time.perf_counter() - started)
+            if scan.instance.kind == "inline":
+                outcomes[index] = _scan_inline(scan, context)
+            elif scan.instance.kind == "io":
+                waits.append(_scan_io(scan, timeouts[index], context, outcomes, index))
         if in_pool is not None:
-            for index, done in (await in_pool.results()).items():
-                if done.failure is None:
-                    outcomes[index] = scans[index].outcome(done.findings, done.seconds)
-                else:
-                    outcomes[index] = ([], done.failure, done.seconds)
+            waits.append(_pool_outcomes(in_pool, scans, outcomes))
+        if len(waits) == 1:
+            await waits[0]  # the common case: no task to create
+        elif waits:
+            await asyncio.gather(*waits)
         return [outcomes[index] for index in range(len(entries))]
 
     def _plan(
-        self, entries: Sequence[GuardEntry], segments: Sequence[Segment], remember: bool, outcomes: dict[int, Outcome]
+        self, policy: Policy, entries: Sequence[GuardEntry], segments: Sequence[Segment], remember: bool,
+        outcomes: dict[int, Outcome],
     ) -> dict[int, _Scan]:
         """What each entry must scan: every segment, or those its findings cache does not
         know. Entries settled without a scan (all cached, or no guard) go to ``outcomes``."""
@@ -215,7 +211,7 @@ class Engine:
         scans: dict[int, _Scan] = {}
         for index, entry in enumerate(entries):
             try:
-                instance = self._instance(entry)
+                instance = self._instances.get(entry, policy)
             except Exception as exc:  # a guard that cannot even be built follows on_error too
                 outcomes[index] = ([], ("error", describe_error(exc)), 0.0)
                 continue
@@ -251,19 +247,10 @@ class Engine:
 
 
 @dataclass(frozen=True, slots=True)
-class _Instance:
-    """A guard built from one set of settings, with what the engine keeps beside it."""
-
-    guard: Guard
-    cache: FindingsCache | None  # when the guard declares ``cacheable``
-    times: ScanTimes
-
-
-@dataclass(frozen=True, slots=True)
 class _Scan:
     """One guard's scan in a run: the segments it gets, and its cache lookup if it has one."""
 
-    instance: _Instance
+    instance: GuardInstance
     segments: Sequence[Segment]
     lookup: CacheLookup | None = None
 
@@ -271,6 +258,42 @@ class _Scan:
         """The scan's valid findings, numbered as in the run."""
         valid = _valid_findings(found, self.segments)
         return (self.lookup.complete(valid) if self.lookup is not None else valid), None, seconds
+
+
+def _scan_inline(scan: _Scan, context: GuardContext) -> Outcome:
+    started = time.perf_counter()
+    try:
+        found = findings_now(scan.instance.guard.scan(scan.segments, context))
+    except Exception as exc:  # a guard's bug must become on_error, never a 500
+        return [], ("error", describe_error(exc)), time.perf_counter() - started
+    return scan.outcome(found, time.perf_counter() - started)
+
+
+async def _scan_io(scan: _Scan, timeout: float, context: GuardContext, outcomes: dict[int, Outcome],
+                   index: int) -> None:
+    """An io guard's scan, awaited on the loop under its timeout; the outcome goes to ``outcomes[index]``."""
+    started = time.perf_counter()
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            found = scan.instance.guard.scan(scan.segments, context)
+            if not isinstance(found, list):
+                found = await found
+    except TimeoutError as exc:
+        failure: Failure = overrun(timeout) if deadline.expired() else ("error", describe_error(exc))
+        outcomes[index] = [], failure, time.perf_counter() - started
+    except Exception as exc:  # as for inline scans: on_error, never a 500
+        outcomes[index] = [], ("error", describe_error(exc)), time.perf_counter() - started
+    else:
+        outcomes[index] = scan.outcome(found, time.perf_counter() - started)
+
+
+async def _pool_outcomes(in_pool: PoolRun, scans: dict[int, _Scan], outcomes: dict[int, Outcome]) -> None:
+    for index, done in (await in_pool.results()).items():
+        if done.failure is None:
+            outcomes[index] = scans[index].outcome(done.findings, done.seconds)
+        else:
+            outcomes[index] = [], done.failure, done.seconds
 
 
 def _valid_findings(findings: Sequence[Finding], segments: Sequence[Segment]) -> list[Finding]:

@@ -1,4 +1,4 @@
-"""The bounded thread pool CPU-bound guards scan in, batched per request.
+"""The bounded thread pool ``cpu`` guards scan in, batched per request.
 
 A run's quick scans (guards whose recent scans took under ``QUICK_SCAN_SECONDS``)
 go to the pool in one submission and run one after another in one thread: a hop
@@ -18,9 +18,10 @@ is told so (``abandonment.py``) and stops at its guard's next check.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -58,6 +59,20 @@ class PoolScan:
 Failure = tuple[Literal["error", "timeout"], str]
 
 
+def overrun(timeout: float) -> Failure:
+    """The failure of a scan that did not finish within ``timeout`` seconds."""
+    return "timeout", f"no answer within {timeout * 1000:.0f} ms"
+
+
+def findings_now(found: list[Finding] | Awaitable[list[Finding]]) -> list[Finding]:
+    """A scan's findings, from a guard that must not await (``kind`` inline or cpu)."""
+    if inspect.isawaitable(found):
+        if inspect.iscoroutine(found):
+            found.close()  # never awaited, and not reported as such
+        raise TypeError("scan returned an awaitable; a guard that awaits must declare kind = 'io'")
+    return found
+
+
 @dataclass
 class PoolResult:
     """A scan's findings, or why there are none (``failure``), and the seconds since submission."""
@@ -74,7 +89,7 @@ def _scan(scan: PoolScan, context: GuardContext) -> _Done:
     started = time.perf_counter()
     with abandonable(scan.abandoned):
         try:
-            findings = scan.guard.scan(scan.segments, context)
+            findings = findings_now(scan.guard.scan(scan.segments, context))
         except ScanAbandoned:
             findings = []  # nobody waits for them any more
     finished = time.perf_counter()
@@ -152,12 +167,18 @@ class PoolRun:
                 if not unfinished:
                     return results
                 wait = self._submitted + min(self._timeouts[index] for index in unfinished) - now
-                _, self._wakers = await asyncio.wait(self._wakers, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                woken, self._wakers = await asyncio.wait(self._wakers, timeout=wait,
+                                                         return_when=asyncio.FIRST_COMPLETED)
+                for waker in woken:  # their errors are read from the scans' own futures; marked read here
+                    if not waker.cancelled():
+                        waker.exception()
         finally:
             for index, future in self._futures.items():
                 if index not in results:
                     future.cancel()
                     self._scans[index].abandoned.set()
+            for waker in self._wakers:  # nobody reads what an abandoned scan ends with
+                waker.cancel()
 
     def _result(self, index: int, future: Future[_Done]) -> PoolResult:
         error = future.exception()
@@ -178,5 +199,4 @@ class PoolRun:
             for other in batch:
                 if self._futures[other].cancel():
                     self._submit(other)
-        message = f"no answer within {self._timeouts[index] * 1000:.0f} ms"
-        return PoolResult(failure=("timeout", message), seconds=now - self._submitted)
+        return PoolResult(failure=overrun(self._timeouts[index]), seconds=now - self._submitted)

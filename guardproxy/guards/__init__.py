@@ -1,5 +1,6 @@
-"""Guards: the contract every guard implements (``base.py``) and the registry
-that finds guard types by name (``registry.py``) without importing them."""
+"""Guards: the contract every guard implements (``base.py``), the registry that
+finds guard types by name (``registry.py``) without importing them, and the one
+module a guard author imports (``api.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from guardproxy.guards.base import (
     Guard,
     GuardConfig,
     GuardContext,
+    GuardKind,
     Segment,
     Stage,
     UpstreamCallError,
@@ -16,6 +18,6 @@ from guardproxy.guards.base import (
 from guardproxy.guards.registry import REGISTRY, GuardType
 
 __all__ = [
-    "REGISTRY", "Finding", "Guard", "GuardConfig", "GuardContext", "GuardType", "Segment", "Stage",
+    "REGISTRY", "Finding", "Guard", "GuardConfig", "GuardContext", "GuardKind", "GuardType", "Segment", "Stage",
     "UpstreamCallError", "UpstreamClient",
 ]

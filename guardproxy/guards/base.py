@@ -9,14 +9,15 @@ observes the engine.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 Stage = Literal["input", "output"]
 PathPart = str | int
+GuardKind = Literal["inline", "cpu", "io"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +38,13 @@ class UpstreamClient(Protocol):
     """How a guard reaches a model behind the upstream API (a moderation
     endpoint, an LLM judge) without knowing about HTTP.
 
-    Synchronous, because guards run in the engine's thread pool; a guard that
-    uses it must therefore declare ``cpu_bound = True``. Failures raise
-    ``UpstreamCallError``, which the engine treats like any guard error
-    (``on_error``).
+    Asynchronous: a guard that calls it declares ``kind = "io"`` and awaits it
+    from its ``async def scan`` on the event loop. ``timeout`` bounds the whole
+    call, in seconds. Failures raise ``UpstreamCallError``, which the engine
+    treats like any guard error (``on_error``).
     """
 
-    def post_json(self, path: str, body: Mapping[str, Any], timeout: float) -> Any: ...
+    async def post_json(self, path: str, body: Mapping[str, Any], timeout: float) -> Any: ...
 
 
 class UpstreamCallError(Exception):
@@ -108,9 +109,20 @@ class Guard(Protocol):
     """What a guard implements.
 
     ``Config`` validates the guard's own keys from the policy entry.
-    ``cpu_bound`` guards run in the engine's bounded thread pool, under their
-    timeout; cheap guards run inline on the event loop.
     ``warm()`` loads models so the first request does not pay for it.
+
+    ``kind`` says where the engine runs ``scan``, under the entry's timeout
+    (a guard whose mode depends on its settings makes it a property):
+
+    - ``"inline"``: cheap work (a few regular expressions), called on the event
+      loop; it must not block.
+    - ``"cpu"``: model inference and other real work, run in the engine's bounded
+      thread pool; a scan past its timeout is abandoned (``raise_if_abandoned``).
+      A guard that declares no ``kind`` runs here.
+    - ``"io"``: waits on the network, typically through ``context.upstream``:
+      ``scan`` returns an awaitable (write it ``async def``), awaited on the event
+      loop under ``asyncio.timeout``; no thread is used. It may also return its
+      findings directly when there is nothing to ask.
 
     ``cacheable`` is optional and off unless declared: ``True`` promises that
     the findings for a segment depend only on that segment's ``text`` and
@@ -122,13 +134,25 @@ class Guard(Protocol):
     """
 
     Config: ClassVar[type[GuardConfig]]
-    cpu_bound: ClassVar[bool]
+
+    @property
+    def kind(self) -> GuardKind: ...
 
     def __init__(self, config: Any) -> None: ...
 
     def warm(self) -> None: ...
 
-    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]: ...
+    def scan(
+        self, segments: Sequence[Segment], context: GuardContext
+    ) -> list[Finding] | Awaitable[list[Finding]]: ...
+
+
+def guard_kind(guard: object) -> GuardKind:
+    """The guard's declared ``kind`` (see ``Guard``); ``"cpu"`` for a guard that declares none."""
+    kind = getattr(guard, "kind", "cpu")
+    if kind not in get_args(GuardKind):
+        raise TypeError(f"{type(guard).__name__}.kind is {kind!r}; it must be one of {', '.join(get_args(GuardKind))}")
+    return cast(GuardKind, kind)
 
 
 def findings_cacheable(guard: object) -> bool:

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from pydantic import field_validator, model_validator
 
-from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment, validate_regex
+from guardproxy.guards.base import Finding, GuardConfig, GuardContext, GuardKind, Segment, validate_regex
 from guardproxy.guards.registry import GuardType
 
 
@@ -58,7 +58,7 @@ class KeywordsGuard:
     """
 
     Config: ClassVar[type[GuardConfig]] = KeywordsConfig
-    cpu_bound: ClassVar[bool] = False
+    kind: ClassVar[GuardKind] = "inline"  # a few compiled regular expressions
     cacheable: ClassVar[bool] = True  # a segment's matches depend on its text alone
 
     def __init__(self, config: KeywordsConfig) -> None:

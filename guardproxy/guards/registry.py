@@ -66,7 +66,11 @@ def _as_type(value: Any) -> GuardType:
 
 class GuardRegistry(MutableMapping[str, type[Guard]]):
     """Guard names to guard classes, resolved on first use. Item access imports the
-    guard; ``config_for`` imports only its settings."""
+    guard; ``config_for`` imports only its settings.
+
+    ``registry[name] = GuardClass`` or ``registry.register(name, GuardType(...))`` adds a
+    guard type in process (tests, applications that embed the engine); a pip-installed
+    package uses the entry-point group instead."""
 
     def __init__(self) -> None:
         self._references: dict[str, str] = dict(BUILTIN)
@@ -86,16 +90,22 @@ class GuardRegistry(MutableMapping[str, type[Guard]]):
     def config_for(self, name: str) -> type[GuardConfig]:
         return self.guard_type(name).config
 
+    def register(self, name: str, guard: GuardType | type[Guard]) -> None:
+        """Add (or replace) the guard type ``name``: a ``GuardType``, imported when first
+        built, or a guard class with a ``Config``."""
+        self._types[name] = _as_type(guard)
+        self._classes.pop(name, None)
+        if not isinstance(guard, GuardType):
+            self._classes[name] = guard
+        self._references[name] = self._types[name].implementation
+
     def __getitem__(self, name: str) -> type[Guard]:
         if name not in self._classes:
             self._classes[name] = self.guard_type(name).guard_class()
         return self._classes[name]
 
     def __setitem__(self, name: str, guard: type[Guard]) -> None:
-        """Register a guard class directly (tests, embedding applications)."""
-        self._types[name] = _as_type(guard)
-        self._classes[name] = guard
-        self._references[name] = f"{guard.__module__}:{guard.__qualname__}"
+        self.register(name, guard)
 
     def __delitem__(self, name: str) -> None:
         del self._references[name]

@@ -17,7 +17,7 @@ from guardproxy.config import Settings
 from guardproxy.engine import Engine
 from guardproxy.heap import settle_heap
 from guardproxy.policy import PolicyError, PolicySet, load_policy_set
-from guardproxy.proxy.upstream import LoopUpstreamClient
+from guardproxy.proxy.upstream import GuardUpstreamClient
 from guardproxy.telemetry import Telemetry
 
 log = logging.getLogger("guardproxy.policy")
@@ -51,12 +51,11 @@ class Runtime:
             raise RuntimeError("no policy is loaded")
         return self._policies
 
-    def guard_upstream(self, client_authorization: str | None) -> LoopUpstreamClient:
+    def guard_upstream(self, client_authorization: str | None) -> GuardUpstreamClient:
         """The upstream as guards may call it, with the operator's key if one is
         configured, else the client's own ``Authorization``."""
         authorization = f"Bearer {self.upstream_key}" if self.upstream_key else client_authorization
-        return LoopUpstreamClient(self.client, asyncio.get_running_loop(), self.settings.upstream_base,
-                                  authorization)
+        return GuardUpstreamClient(self.client, self.settings.upstream_base, authorization)
 
     @property
     def ready(self) -> bool:
@@ -68,14 +67,19 @@ class Runtime:
         return policies
 
     async def load_initial(self) -> None:
-        """Load at start-up; an invalid policy stops the start (PolicyError)."""
+        """Load at start-up; an invalid policy stops the start (PolicyError). What is loaded
+        then is moved out of the garbage collector's sight, once (``heap.settle_heap``)."""
         self._policies = await asyncio.to_thread(self._load)
         self.telemetry.policy_loaded(self._policies)
         log.info("policy loaded: %s from %s", self._policies.digest, self.settings.policy)
         settle_heap()
 
     async def reload(self, reason: str) -> bool:
-        """Swap in the policy on disk if it is valid; otherwise keep the current one."""
+        """Swap in the policy on disk if it is valid; otherwise keep the current one.
+
+        After a swap, the guard instances only the old policies used are dropped (requests
+        still running under those keep theirs until they end). The heap is not settled again:
+        ``gc.freeze`` would also freeze whatever requests in flight hold, for good."""
         async with self._reload_lock:
             try:
                 policies = await asyncio.to_thread(self._load)
@@ -93,11 +97,12 @@ class Runtime:
                 return False
             old = self._policies.digest if self._policies else "none"
             self._policies = policies
+            dropped = self.engine.retain([item.policy for item in policies.policies])
             self.reloads["ok"] += 1
             self.telemetry.policy_reloaded(ok=True)
             self.telemetry.policy_loaded(policies)
-            log.info("policy reloaded (%s): %s -> %s", reason, old, policies.digest)
-            settle_heap()
+            log.info("policy reloaded (%s): %s -> %s; %d guard instances no longer used", reason, old,
+                     policies.digest, dropped)
             return True
 
     def _is_policy_file(self, changed: str) -> bool:

@@ -3,6 +3,12 @@
 Errors name the file, the line, the key path and the problem, in the form
 ``policies/default.yaml:12: chains.default.input.0.action: Input should be ...``.
 A set of files loads all or nothing, so a bad edit never half-replaces a policy.
+
+A key repeated in one mapping is an error (``policies/p.yaml:7: duplicate key
+'action'``): YAML loaders otherwise keep the last value silently, so
+``{guard: keywords, action: block, action: flag}`` would flag what its author
+may have read as a block. Guard entries are validated against the guard types
+passed in (the registry by default), never by importing guards here.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from guardproxy.guards.registry import REGISTRY
 from guardproxy.policy.policyset import LoadedPolicy, PolicySet
-from guardproxy.policy.schema import Policy
+from guardproxy.policy.schema import GUARD_TYPES, GuardTypes, Policy
 
 
 class PolicyError(Exception):
@@ -24,6 +31,40 @@ class PolicyError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A mapping names the same key twice; ``mapping`` is that mapping's node."""
+
+    def __init__(self, problem: str, problem_mark: yaml.Mark, mapping: yaml.MappingNode) -> None:
+        super().__init__(problem=problem, problem_mark=problem_mark)
+        self.mapping = mapping
+
+
+class PolicyYamlLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key repeated in a mapping, at any depth, is an error.
+
+    Keys merged in with ``<<`` may be overridden, as YAML intends; only keys written
+    in the mapping itself must be unique."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # an unhashable key: SafeLoader reports it below
+                if first is not None:
+                    also = f" (also on line {first.line + 1})" if first.line != key_node.start_mark.line else ""
+                    raise DuplicateKeyError(f"duplicate key {key!r}{also}: a key may appear only once in a mapping",
+                                            key_node.start_mark, node)
+                seen[key] = key_node.start_mark
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def policy_files(path: Path) -> list[Path]:
@@ -68,20 +109,52 @@ def _describe(error: Any) -> str:
     return message
 
 
-def parse_policy(text: str, source: str) -> Policy:
-    """Validate one file's text; raise ``PolicyError`` naming ``source``."""
+def _key_path(node: yaml.Node, target: yaml.Node) -> list[str] | None:
+    """The keys and indices that lead from ``node`` to ``target``, if it is inside."""
+    if node is target:
+        return []
+    children: list[tuple[str, yaml.Node]] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [(str(key.value), value) for key, value in node.value if isinstance(key, yaml.ScalarNode)]
+    elif isinstance(node, yaml.SequenceNode):
+        children = [(str(index), value) for index, value in enumerate(node.value)]
+    for part, child in children:
+        found = _key_path(child, target)
+        if found is not None:
+            return [part, *found]
+    return None
+
+
+def _read_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers) and its data, parsed once."""
+    loader = PolicyYamlLoader(text)
+    node: yaml.Node | None = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except DuplicateKeyError as exc:
+        assert exc.problem_mark is not None
+        path = _key_path(node, exc.mapping) if node is not None else None
+        where = f"{source}:{exc.problem_mark.line + 1}" + (f": {'.'.join(path)}" if path else "")
+        raise PolicyError([f"{where}: {exc.problem}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyError([f"{where}: not valid YAML: {problem}"]) from None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def parse_policy(text: str, source: str, guard_types: GuardTypes = REGISTRY) -> Policy:
+    """Validate one file's text; raise ``PolicyError`` naming ``source``. ``guard_types``
+    are the guards its entries may name (the registry: built-ins and entry points)."""
+    node, data = _read_yaml(text, source)
     if not isinstance(data, dict):
         raise PolicyError([f"{source}:1: a policy file must be a mapping with keys version, name, chains"])
     try:
-        return Policy.model_validate(data)
+        return Policy.model_validate(data, context={GUARD_TYPES: guard_types})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -93,7 +166,7 @@ def parse_policy(text: str, source: str) -> Policy:
         raise PolicyError(problems) from None
 
 
-def load_policy_set(path: str | Path) -> PolicySet:
+def load_policy_set(path: str | Path, guard_types: GuardTypes = REGISTRY) -> PolicySet:
     """Load every policy file under ``path``; all must be valid or none is used."""
     root = Path(path)
     files = policy_files(root)
@@ -109,7 +182,7 @@ def load_policy_set(path: str | Path) -> PolicySet:
             continue
         digest.update(file.name.encode() + b"\0" + raw + b"\0")
         try:
-            loaded.append(LoadedPolicy(policy=parse_policy(text, str(file)), source=str(file)))
+            loaded.append(LoadedPolicy(policy=parse_policy(text, str(file), guard_types), source=str(file)))
         except PolicyError as exc:
             problems.extend(exc.problems)
     names = [item.policy.name for item in loaded]

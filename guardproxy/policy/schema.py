@@ -3,21 +3,34 @@
 This is the contract policy owners edit; ``policies/README.md`` documents it
 key by key. Unknown keys are an error everywhere, including inside a guard's
 own settings, which that guard's ``Config`` validates.
+
+A policy file is data: this module imports no guard. The loader passes the
+known guard types in the validation context (``GUARD_TYPES``), and a guard
+entry asks them for the model that validates its own keys, so checking a
+keywords-only policy never imports the PII guard's Presidio.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from guardproxy.guards import REGISTRY, GuardConfig
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Mode = Literal["enforce", "monitor"]
 OnError = Literal["block", "allow"]
 Action = Literal["block", "redact", "flag", "annotate"]
 
 _COMMON_ENTRY_KEYS = {"guard", "action", "name", "mode", "on_error", "timeout_ms", "message", "note"}
+GUARD_TYPES = "guard_types"  # the validation context's key for the ``GuardTypes`` the loader passes in
 DEFAULT_NOTE = "Note: parts of this answer are not supported by the provided sources."
 
 
@@ -45,6 +58,17 @@ class StreamSettings(_Strict):
     hold_back_chars: int = Field(64, ge=0, le=100_000)
 
 
+class GuardTypes(Protocol):
+    """The guard types a policy may name, as the loader passes them in (``guardproxy.guards.REGISTRY``
+    satisfies this): their names, and for one of them the model of its own keys."""
+
+    def __contains__(self, name: object) -> bool: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def config_for(self, name: str) -> type[BaseModel]: ...
+
+
 def _format_guard_errors(guard: str, exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
@@ -57,9 +81,10 @@ def _format_guard_errors(guard: str, exc: ValidationError) -> str:
 
 
 class GuardEntry(BaseModel):
-    """One guard in a chain: the common keys plus the guard's own keys."""
+    """One guard in a chain: the common keys plus the guard's own keys (``settings``,
+    an instance of the guard type's own model)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     guard: str
     action: Action
@@ -69,11 +94,11 @@ class GuardEntry(BaseModel):
     timeout_ms: int | None = Field(None, gt=0, le=600_000)
     message: str | None = None
     note: str | None = None
-    settings: GuardConfig = Field(default_factory=GuardConfig)
+    settings: BaseModel
 
     @model_validator(mode="before")
     @classmethod
-    def _split_guard_settings(cls, data: Any) -> Any:
+    def _split_guard_settings(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             raise ValueError("a guard entry must be a mapping such as {guard: keywords, action: block, ...}")
         if "settings" in data:
@@ -81,14 +106,20 @@ class GuardEntry(BaseModel):
         guard = data.get("guard")
         if guard is None:
             raise ValueError("missing key 'guard'")
-        guard_cls = REGISTRY.get(str(guard))
-        if guard_cls is None:
-            known = ", ".join(sorted(REGISTRY))
-            raise ValueError(f"unknown guard {guard!r}; known guards: {known}")
+        types: GuardTypes | None = (info.context or {}).get(GUARD_TYPES)
+        if types is None:
+            raise ValueError("guard entries are validated against the known guard types: "
+                             "read policies with guardproxy.policy.load_policy_set or parse_policy")
+        if str(guard) not in types:
+            raise ValueError(f"unknown guard {guard!r}; known guards: {', '.join(sorted(types))}")
+        try:
+            config = types.config_for(str(guard))
+        except Exception as exc:  # a broken third-party package: a policy error, not a traceback
+            raise ValueError(f"guard {guard!r} cannot be loaded: {type(exc).__name__}: {exc}") from None
         common = {k: v for k, v in data.items() if k in _COMMON_ENTRY_KEYS}
         own = {k: v for k, v in data.items() if k not in _COMMON_ENTRY_KEYS}
         try:
-            common["settings"] = guard_cls.Config.model_validate(own)
+            common["settings"] = config.model_validate(own, context=info.context)
         except ValidationError as exc:
             raise ValueError(_format_guard_errors(str(guard), exc)) from None
         return common

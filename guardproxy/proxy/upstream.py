@@ -153,35 +153,22 @@ def create_client(connect_timeout: float, read_timeout: float, max_connections: 
     return client
 
 
-class LoopUpstreamClient:
-    """``UpstreamClient`` for guards: runs a JSON POST on the proxy's own client
-    and event loop, from a guard's worker thread, with the request's credentials."""
+class GuardUpstreamClient:
+    """``UpstreamClient`` for guards: a JSON POST on the proxy's own httpx client, with the
+    request's credentials, awaited on the event loop by an ``io`` guard."""
 
-    def __init__(self, client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop, base_url: str,
-                 authorization: str | None) -> None:
+    def __init__(self, client: httpx.AsyncClient, base_url: str, authorization: str | None) -> None:
         self._client = client
-        self._loop = loop
         self._base = base_url.rstrip("/")
         self._headers = {"authorization": authorization} if authorization else {}
 
-    def post_json(self, path: str, body: Mapping[str, Any], timeout: float) -> Any:
+    async def post_json(self, path: str, body: Mapping[str, Any], timeout: float) -> Any:
         try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:  # waiting here would deadlock the loop the call needs
-            raise UpstreamCallError("post_json must be called from a guard's worker thread (cpu_bound = True)")
-        future = asyncio.run_coroutine_threadsafe(self._post(path, body, timeout), self._loop)
-        try:
-            return future.result(timeout + 1)
-        except TimeoutError:
-            future.cancel()
+            async with asyncio.timeout(timeout):
+                response = await self._client.post(self._base + "/" + path.lstrip("/"), json=dict(body),
+                                                   headers=self._headers, timeout=timeout)
+        except TimeoutError:  # this call's own deadline: the engine's timeout cancels instead
             raise UpstreamCallError(f"no answer from {path} within {timeout:.1f} s") from None
-
-    async def _post(self, path: str, body: Mapping[str, Any], timeout: float) -> Any:
-        try:
-            response = await self._client.post(self._base + "/" + path.lstrip("/"), json=dict(body),
-                                               headers=self._headers, timeout=timeout)
         except UPSTREAM_ERRORS as exc:
             raise UpstreamCallError(f"{path}: {classify_failure(exc).code}") from None
         if response.status_code >= 300:

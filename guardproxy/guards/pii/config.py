@@ -7,8 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from guardproxy.guards.base import GuardConfig, validate_regex
-from guardproxy.guards.pii.analyzer import SPACY_MODELS
-from guardproxy.guards.pii.recognizers import DEFAULT_ENTITIES
+from guardproxy.guards.pii.defaults import DEFAULT_ENTITIES, SPACY_MODELS
 
 Style = Literal["placeholder", "type", "mask", "hash"]
 

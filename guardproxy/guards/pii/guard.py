@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
 
-from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment
+from guardproxy.guards.api import Finding, GuardConfig, GuardContext, GuardKind, Segment
 from guardproxy.guards.pii.analyzer import build_analyzer
 from guardproxy.guards.pii.config import PiiConfig
 from guardproxy.guards.pii.detection import Detection, DetectionCache, analyze_batch, resolve_overlaps
@@ -28,7 +28,7 @@ log = logging.getLogger("guardproxy.guards.pii")
 
 class PiiGuard:
     Config: ClassVar[type[GuardConfig]] = PiiConfig
-    cpu_bound: ClassVar[bool] = True
+    kind: ClassVar[GuardKind] = "cpu"
 
     def __init__(self, config: PiiConfig) -> None:
         self.config = config

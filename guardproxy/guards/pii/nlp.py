@@ -34,6 +34,8 @@ from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc, Span
 
+from guardproxy.guards.spacy_docs import shared_doc
+
 # The components that give tokens their lemmas and tags, in pipeline order.
 _TAGGING = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
 _MARGIN = 5  # tokens either side of a slice tagged alone: 4 for tok2vec's windows, 1 for two-token rules
@@ -52,7 +54,7 @@ class PiiNlpEngine(SpacyNlpEngine):
         self._lock = threading.Lock()
 
     def process_text(self, text: str, language: str) -> LazyNlpArtifacts:
-        return LazyNlpArtifacts(self, self._language(language).make_doc(text), language)
+        return LazyNlpArtifacts(self, shared_doc(self._language(language), text), language)
 
     # NlpEngine's contract (SpacyNlpEngine's own signature, with ``as_tuples``, departs from it).
     def process_batch(  # type: ignore[override]

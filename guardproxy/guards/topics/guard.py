@@ -9,14 +9,23 @@ A finding fires when its score reaches ``threshold``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from guardproxy.embeddings import CachedEncoder, Vectors, shared_encoder
-from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment
+from guardproxy.guards.api import (
+    CachedEncoder,
+    Finding,
+    GuardConfig,
+    GuardContext,
+    GuardKind,
+    Segment,
+    UpstreamClient,
+    Vectors,
+    shared_encoder,
+)
 from guardproxy.guards.pii.analyzer import shared_nlp_engine
 from guardproxy.guards.topics.config import TopicsConfig
 from guardproxy.guards.topics.judge import judge_request, parse_judgement
@@ -45,8 +54,12 @@ class _Unit:
 
 class TopicsGuard:
     Config: ClassVar[type[GuardConfig]] = TopicsConfig
-    cpu_bound: ClassVar[bool] = True
     cacheable = property(lambda self: self.config.method != "llm")  # the judge is the upstream
+
+    @property
+    def kind(self) -> GuardKind:
+        """Embeddings and lemmas run in the guard pool; ``method: llm`` waits on the judge."""
+        return "io" if self.config.method == "llm" else "cpu"
 
     def __init__(self, config: TopicsConfig) -> None:
         self.config = config
@@ -77,7 +90,8 @@ class TopicsGuard:
         if self._index is not None:
             self._index.scores(["warm up"])
 
-    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding] | Awaitable[list[Finding]]:
+        """Findings, or (``method: llm``) an awaitable of the judge's."""
         scanned = [i for i, s in enumerate(segments) if s.text.strip()
                    and (self.config.roles is None or s.role in self.config.roles)]
         if not scanned:
@@ -86,7 +100,9 @@ class TopicsGuard:
         if self.config.method == "keywords":
             return self._scan_keywords(scanned, texts)
         if self.config.method == "llm":
-            return self._scan_judge(scanned, texts, context)
+            if context.upstream is None:
+                raise NoUpstreamError("method: llm needs the upstream to reach the judge model; none is available here")
+            return self._scan_judge(scanned, texts, context.upstream)
         return self._scan_semantic(scanned, texts)
 
     def _scan_keywords(self, scanned: list[int], texts: list[str]) -> list[Finding]:
@@ -147,12 +163,10 @@ class TopicsGuard:
             rows.append(compose(own, [end - start for start, end in sentences], [(0, len(sentences) - 1), *runs]))
         return np.concatenate(rows)
 
-    def _scan_judge(self, scanned: list[int], texts: list[str], context: GuardContext) -> list[Finding]:
-        if context.upstream is None:
-            raise NoUpstreamError("method: llm needs the upstream to reach the judge model; none is available here")
+    async def _scan_judge(self, scanned: list[int], texts: list[str], upstream: UpstreamClient) -> list[Finding]:
         assert self.config.judge_model is not None  # the config requires it for this method
         body = judge_request(self.config.judge_model, self.config.topics, texts)
-        response = context.upstream.post_json("/chat/completions", body, self.config.judge_timeout_ms / 1000)
+        response = await upstream.post_json("/chat/completions", body, self.config.judge_timeout_ms / 1000)
         verdicts = parse_judgement(response, self._names, len(texts))
         return [Finding(name, 1.0, index) for index, names in zip(scanned, verdicts, strict=True)
                 for name in self._names if name in names]

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from guardproxy.guards.spacy_docs import shared_doc
+
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
@@ -108,7 +110,7 @@ class LemmaMatcher:
         pieces: list[tuple[int, int]] = []  # (text, character offset of the piece)
         piece_texts: list[str] = []
         for index, text in enumerate(texts):
-            doc = self._nlp.make_doc(text)
+            doc = shared_doc(self._nlp, text)
             for first, last in self._candidate_pieces(doc):
                 start, end = doc[first].idx, doc[last - 1].idx + len(doc[last - 1].text)
                 pieces.append((index, start))

@@ -7,12 +7,12 @@ a redaction removes that sentence and a streamed answer is cut before it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import ClassVar
 
 import numpy as np
 
-from guardproxy.guards.base import Finding, GuardConfig, GuardContext, Segment
+from guardproxy.guards.api import Finding, GuardConfig, GuardContext, GuardKind, Segment
 from guardproxy.guards.toxicity.allowlist import AllowList
 from guardproxy.guards.toxicity.config import ToxicityConfig
 from guardproxy.guards.toxicity.head import ImplicitHead, Scores
@@ -25,8 +25,12 @@ LABEL = "toxicity"
 
 class ToxicityGuard:
     Config: ClassVar[type[GuardConfig]] = ToxicityConfig
-    cpu_bound: ClassVar[bool] = True
     cacheable = property(lambda self: self.config.detector == "profanity")  # moderation asks the upstream
+
+    @property
+    def kind(self) -> GuardKind:
+        """The local models run in the guard pool; the moderation detector waits on the upstream."""
+        return "io" if self.config.detector == "moderation" else "cpu"
 
     def __init__(self, config: ToxicityConfig) -> None:
         self.config = config
@@ -61,17 +65,22 @@ class ToxicityGuard:
             found.extend((index, w) for w in sentence_windows(segment.text, self.config.window_chars))
         return found
 
-    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding]:
+    def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding] | Awaitable[list[Finding]]:
+        """Findings from the local models, or (``detector: moderation``) an awaitable of the upstream's."""
         windows = self.windows(segments)
         if not windows:
             return []
         texts = [self._allow.mask(segments[i].text[w.start:w.end]) for i, w in windows]
         if self.config.detector == "moderation":
-            results = moderate(context.upstream, texts, self.config.moderation_model,
-                               self.config.moderation_timeout_ms / 1000)
-            return [Finding(r.category, r.score, i, w.start, w.end)
-                    for (i, w), r in zip(windows, results, strict=True)
-                    if r.flagged or r.score >= self.threshold]
+            return self._moderated(windows, texts, context)
         scores = self.score(texts)
         return [Finding(LABEL, float(np.round(s, 4)), i, w.start, w.end)
                 for (i, w), s in zip(windows, scores, strict=True) if s >= self.threshold]
+
+    async def _moderated(self, windows: Sequence[tuple[int, ScoringWindow]], texts: Sequence[str],
+                         context: GuardContext) -> list[Finding]:
+        results = await moderate(context.upstream, texts, self.config.moderation_model,
+                                 self.config.moderation_timeout_ms / 1000)
+        return [Finding(r.category, r.score, i, w.start, w.end)
+                for (i, w), r in zip(windows, results, strict=True)
+                if r.flagged or r.score >= self.threshold]

