@@ -3,7 +3,7 @@
 Reads ``../shared/data/grounding_dev.jsonl`` (never copied into the repository; skipped cleanly when
 absent): HaluEval QA (right vs. hallucinated answers) and WiCE (claims vs. evidence; partially
 supported counts as not grounded). The positive class is "not grounded". Rows are split into the
-same two halves as ``python -m guardproxy.guards.grounding.fit`` (fixed seed): the combiner was
+same two halves as ``python training/grounding_fit.py`` (fixed seed): the combiner was
 fitted on ``fit`` only, so ``report`` is held out. The guard scores every sentence of an answer and
 the answer's score is its worst claim, exactly as in the proxy.
 
@@ -26,8 +26,10 @@ from pathlib import Path
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from guardproxy.guards.grounding.config import DEFAULT_THRESHOLD, GroundingConfig
-from guardproxy.guards.grounding.fit import DEFAULT_DATA, DEFAULT_SEED, Row, auroc, read_rows, split_halves
 from guardproxy.guards.grounding.guard import GroundingGuard
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # training/ is not part of the installed package
+from training.grounding_fit import DEFAULT_DATA, DEFAULT_SEED, Row, auroc, read_rows, split_halves
 
 BUCKETS = ((0, 20), (20, 50), (50, 100), (100, 10**9))
 _WORD = re.compile(r"\w+")

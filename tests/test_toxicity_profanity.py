@@ -1,4 +1,6 @@
-"""guardproxy/guards/toxicity/profanity.py: the exported model is the wheel's, scored as the wheel scores it."""
+"""guardproxy/guards/toxicity/profanity.py: the exported model is the wheel's, scored as the wheel scores it.
+
+The wheel (alt-profanity-check, with scikit-learn) is in the ``train`` extra, which the ``test`` extra includes."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import sys
 import numpy as np
 
 from guardproxy.guards.toxicity.profanity import ProfanityModel, ProfanityScorer
-from guardproxy.guards.toxicity.profanity_export import from_wheel
+from training.profanity_export import from_wheel
 
 TEXTS = ["you are an idiot", "what a lovely day", "I hate all of them, the filthy animals", "f*** this s***",
          "Paris is the capital of France.", "", "   ", "!!!", "The THE the", "naïve café, ŠKODA", "idiot idiot IDIOT",

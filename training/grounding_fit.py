@@ -1,6 +1,6 @@
-"""Fit the combiner (``data/combiner.json``) on labelled grounding data.
+"""Fit the grounding combiner (``guardproxy/guards/grounding/data/combiner.json``) on labelled grounding data.
 
-    .venv/bin/python -m guardproxy.guards.grounding.fit [--data ../shared/data/grounding_dev.jsonl] [--seed 7]
+    .venv/bin/python training/grounding_fit.py [--data ../shared/data/grounding_dev.jsonl] [--seed 7]
 
 Rows are ``{"context", "answer", "grounded", "meta": {"source"}}`` (the shared
 ``grounding_dev.jsonl``: HaluEval QA and WiCE). They are split in two random
@@ -8,8 +8,9 @@ halves (fixed seed, stratified by source and label); the logistic regression is
 fitted on the first half only, each source weighted equally and each class
 balanced, and the figures of both halves are printed and written into the file's
 provenance. The whole answer is one claim here (the guard scores each sentence
-and keeps the worst). Refit after changing a signal in ``signals.py``; then
-re-run ``benchmarks/grounding_quality.py`` and re-check ``DEFAULT_THRESHOLD``.
+and keeps the worst). Refit after changing a signal in
+``guardproxy/guards/grounding/signals.py``; then re-run
+``benchmarks/grounding_quality.py`` and re-check ``DEFAULT_THRESHOLD``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ import numpy.typing as npt
 from guardproxy.guards.grounding.combiner import COMBINER_PATH, Combiner
 from guardproxy.guards.grounding.signals import FEATURES, SignalExtractor
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "grounding_dev.jsonl"
 DEFAULT_SEED = 7
 
@@ -110,12 +112,15 @@ def build_extractor(cache_size: int = 0) -> SignalExtractor:
     return SignalExtractor(nlp, CachedEncoder(shared_encoder(), 0), cache_size)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=COMBINER_PATH)
     args = parser.parse_args(argv)
+    if not args.data.is_file():
+        print(f"training data not found: {args.data}", file=sys.stderr)
+        return 2
     rows = read_rows(args.data)
     fit, report = split_halves(rows, args.seed)
     features = feature_matrix(build_extractor(), rows)
@@ -130,10 +135,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     provenance = {"data": args.data.name, "rows": len(rows), "fit_rows": len(fit), "seed": args.seed,
                   "model": "sklearn LogisticRegression(C=1.0), source- and class-balanced sample weights",
                   "unit": "whole answer as one claim", "auroc_answer_as_one_claim": figures,
-                  "refit": "python -m guardproxy.guards.grounding.fit --data ../shared/data/grounding_dev.jsonl"}
+                  "refit": "python training/grounding_fit.py --data ../shared/data/grounding_dev.jsonl"}
     args.out.write_text(combiner.to_json(provenance), encoding="utf-8")
     print(combiner.to_json(provenance))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,7 @@
-"""Export alt-profanity-check's model to ``data/profanity.npz``, which ``profanity.py`` scores with.
+"""Export alt-profanity-check's model to ``guardproxy/guards/toxicity/data/profanity.npz``, which
+``guardproxy/guards/toxicity/profanity.py`` scores with.
 
-    python -m guardproxy.guards.toxicity.profanity_export [--out PATH]
+    python training/profanity_export.py [--out PATH]
 
 The wheel pickles a scikit-learn TF-IDF vectorizer and a sigmoid-calibrated linear SVM
 ensemble. This reads them (with scikit-learn, which only this offline step needs), checks that

@@ -1,6 +1,6 @@
-"""Train the implicit-hate head shipped in ``data/head.npz``.
+"""Train the implicit-hate head shipped in ``guardproxy/guards/toxicity/data/head.npz``.
 
-    python -m guardproxy.guards.toxicity.training [--data ../shared/data] [--out PATH]
+    python training/toxicity_head.py [--data ../shared/data] [--out PATH]
 
 Trains ONLY on permissively licensed rows: every row of
 ``toxicity_train_davidson.jsonl`` (t-davidson, MIT) and the ToxiGen rows of
@@ -25,7 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from guardproxy.embeddings import shared_encoder
 from guardproxy.guards.toxicity.head import HEAD_PATH, HeadWeights
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 DAVIDSON = "toxicity_train_davidson.jsonl"
 DEV = "toxicity_dev.jsonl"
