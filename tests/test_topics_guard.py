@@ -13,7 +13,6 @@ from guardproxy.guards.base import Finding, GuardContext, Segment
 from guardproxy.guards.topics.config import TopicsConfig
 from guardproxy.guards.topics.guard import TopicsGuard
 from guardproxy.guards.topics.semantic import listed_parts, reference_texts
-from guardproxy.guards.topics.windows import sentence_windows
 
 TRAVEL: dict[str, Any] = {
     "name": "travel",
@@ -62,14 +61,6 @@ def test_banned_request_inside_a_long_message_is_caught_by_its_sentence_window()
     assert not scan(guard(window_sentences=0, keyword_boost=0), text)
     [finding] = scan(guard(keyword_boost=0), text)
     assert finding.start is not None and "flight to Rome" in text[finding.start : finding.end]
-
-
-def test_sentence_windows() -> None:
-    text = "Hi there.  Book a flight!\nThanks"
-    assert [text[s:e] for s, e in sentence_windows(text, 2)] == [
-        "Hi there.", "Book a flight!", "Thanks", "Hi there.  Book a flight!", "Book a flight!\nThanks"]
-    assert sentence_windows("One sentence only.", 2) == []
-    assert sentence_windows(text, 0) == []
 
 
 def test_description_parts_are_references() -> None:

@@ -2,31 +2,17 @@
 
 A banned request inside a long message is diluted in the whole message's
 embedding; scoring each sentence, and each run of ``size`` sentences, catches it.
-Sentences are cut on ``.!?`` followed by space, and on blank lines or line breaks.
-A window is a run of sentence units (``window_runs``): the semantic method embeds
-each unit once and composes the runs from their vectors (``semantic.compose``).
+Sentences are cut by ``guards.sentences``. A window is a run of sentence units
+(``window_runs``): the semantic method embeds each unit once and composes the
+runs from their vectors (``semantic.compose``).
 """
 
 from __future__ import annotations
 
-import re
+from guardproxy.guards.sentences import sentence_spans
 
 # Enough windows for a long message; beyond this, sentences are grouped so the cost stays bounded.
 MAX_SENTENCES = 48
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each non-blank sentence, stripped of surrounding spaces."""
-    spans = []
-    position = 0
-    for piece in re.split(r"(?<=[.!?])\s+|\n+", text):
-        start = text.find(piece, position)
-        position = start + len(piece)
-        stripped = piece.strip()
-        if stripped:
-            offset = start + piece.index(stripped)
-            spans.append((offset, offset + len(stripped)))
-    return spans
 
 
 def sentence_units(text: str) -> list[tuple[int, int]]:
@@ -49,8 +35,3 @@ def window_runs(units: int, size: int) -> list[tuple[int, int]]:
         runs.extend((i, i + width - 1) for i in range(units - width + 1))
     return runs
 
-
-def sentence_windows(text: str, size: int) -> list[tuple[int, int]]:
-    """Spans of each sentence and each run of ``size`` sentences; none for a single sentence or ``size`` 0."""
-    units = sentence_units(text)
-    return [(units[first][0], units[last][1]) for first, last in window_runs(len(units), size)]
