@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from guardproxy.embeddings import DIMENSIONS, shared_encoder
 
@@ -54,3 +55,22 @@ def test_onnxruntime_loads_only_with_the_encoder() -> None:
             "from guardproxy.embeddings import shared_encoder\nshared_encoder()\nprint('onnxruntime' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("text", [
+    "The quick brown fox jumps over the lazy dog. " * 400,  # everyday text: the first head is enough
+    ("x" * 150 + " ") * 200,  # words longer than the tokenizer's 100 characters: one token each
+    "\u4e2d\u6587" * 5000,  # no space at all: the whole text is tokenized
+    " " * 20_000 + "a late start",  # the head is grown until it holds the words
+])
+def test_only_a_head_of_a_long_text_is_tokenized_with_the_ids_of_the_whole(text: str) -> None:
+    encoder = shared_encoder()
+    assert encoder._token_ids([text]) == [encoder._tokenizer.encode(text).ids]
+
+
+def test_a_3_mb_text_is_embedded_as_its_first_tokens() -> None:
+    encoder = shared_encoder()
+    sentence = "Book me a flight to Rome next Friday, and a hotel near the station for two nights. "
+    text = sentence * (3_000_000 // len(sentence) + 1)
+    head = sentence * 40  # more than MAX_TOKENS tokens
+    assert np.array_equal(encoder.encode([text]), encoder.encode([head]))

@@ -74,3 +74,31 @@ def test_only_the_pieces_around_candidates_are_tagged_and_the_hits_are_those_of_
     assert len(tagged) == 3 and all(piece in text for piece in tagged)
     assert sum(len(nlp.make_doc(piece)) for piece in tagged) < len(nlp.make_doc(text)) // 2
     assert all(len(nlp.make_doc(piece)) <= 3 * _TAG_MARGIN + 4 for piece in tagged)
+
+
+# Past spaCy's limit (nlp.max_length, 1,000,000 characters): mostly spaces, so few tokens and a quick test.
+LONG_FILLER = "All reviewed." + " " * 1000
+
+
+@pytest.mark.parametrize("keyword", ["flight", "go"])  # "go" tags every piece of the text (no candidate check)
+def test_a_text_past_spacys_limit_is_read_in_pieces(nlp: Any, keyword: str) -> None:
+    matcher = LemmaMatcher(nlp, [("travel", keyword)])
+    text = f"We {keyword} today. " + LONG_FILLER * 1100 + f"One more {keyword} tomorrow."
+    assert len(text) > nlp.max_length
+    hits = matcher.find([text])[0]
+    assert [(text[h.start:h.end], h.start) for h in hits] == [(keyword, 3), (keyword, len(text) - 10 - len(keyword))]
+
+
+def test_the_topics_guard_scans_a_text_past_spacys_limit() -> None:
+    from guardproxy.guards.base import GuardContext, Segment
+    from guardproxy.guards.topics.config import TopicsConfig
+    from guardproxy.guards.topics.guard import TopicsGuard
+
+    travel = {"name": "travel", "description": "Travel: flights and hotels.", "keywords": ["flight"]}
+    text = LONG_FILLER * 1100 + "Book me a flight to Rome next Friday."
+    for method in ("keywords", "semantic"):
+        guard = TopicsGuard(TopicsConfig(topics=[travel], method=method, threshold=0.0))  # type: ignore[arg-type]
+        findings = guard.scan([Segment(text)], GuardContext("input"))
+        assert findings and all(f.label == "travel" for f in findings)
+        if method == "keywords":
+            assert [text[f.start:f.end] for f in findings if f.start is not None] == ["flight"]

@@ -10,6 +10,10 @@ it loads the model: the run is a float32 transformer whose cost grows with the
 number of token positions it computes, padding included. ``encode`` therefore
 runs texts of similar length together (``_length_groups``) rather than padding
 every text to the longest of the call, and each distinct text once.
+
+The model reads at most ``MAX_TOKENS`` tokens of a text; the rest is cut off.
+Only a head of a long text is tokenized (``_head``), so a 3 MB message costs
+what its first few kilobytes cost, with the ids tokenizing all of it would give.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -39,6 +44,9 @@ MAX_TOKENS = 256
 _RUN_COST_TOKENS = 10
 _MAX_GROUP = 32  # rows per run: bounds the activations of one run
 TOKENIZER_PATH = Path(__file__).parent / "data" / "minilm_tokenizer.json"
+# Characters of a text tokenized first: ``MAX_TOKENS`` tokens of everyday text take a fraction of this.
+_HEAD_CHARS = MAX_TOKENS * 16
+_UP_TO_LAST_SPACE = re.compile(r".*[ \t\n\r]", re.DOTALL)
 
 Vectors = npt.NDArray[np.float32]
 
@@ -76,7 +84,7 @@ class MiniLMEncoder:
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         distinct = list(dict.fromkeys(texts))
-        token_ids = [encoding.ids for encoding in self._tokenizer.encode_batch(distinct)]
+        token_ids = self._token_ids(distinct)
         vectors = np.empty((len(distinct), DIMENSIONS), dtype=np.float32)
         for group in _length_groups([len(ids) for ids in token_ids]):
             raise_if_abandoned()
@@ -84,6 +92,21 @@ class MiniLMEncoder:
         row = {text: i for i, text in enumerate(distinct)}
         result: Vectors = vectors[[row[text] for text in texts]]
         return result
+
+    def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's ids, truncated to ``MAX_TOKENS``. A head of the text cut at a space holds the same
+        first tokens as the whole text (the tokenizer splits words at spaces); once it holds
+        ``MAX_TOKENS`` of them, the rest of the text cannot change the ids."""
+        heads = [_head(text, _HEAD_CHARS) for text in texts]
+        token_ids = []
+        for text, head, encoding in zip(texts, heads, self._tokenizer.encode_batch(heads), strict=True):
+            size = _HEAD_CHARS
+            while len(encoding.ids) < MAX_TOKENS and len(head) < len(text):
+                size *= 4
+                head = _head(text, size)
+                encoding = self._tokenizer.encode(head)
+            token_ids.append(encoding.ids)
+        return token_ids
 
     def _run(self, token_ids: Sequence[Sequence[int]]) -> Vectors:
         """Normalised mean-pooled vectors of one padded batch."""
@@ -97,6 +120,15 @@ class MiniLMEncoder:
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return normalise_rows(pooled)
+
+
+def _head(text: str, size: int) -> str:
+    """``text`` up to its last space, tab or line break within ``size`` characters; all of it when it is no
+    longer, or when that part has no such break."""
+    if len(text) <= size:
+        return text
+    match = _UP_TO_LAST_SPACE.match(text, 0, size)
+    return text[:match.end()] if match else text
 
 
 def normalise_rows(rows: npt.NDArray[np.float32]) -> Vectors:

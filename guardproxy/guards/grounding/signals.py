@@ -3,7 +3,9 @@
 Each signal is a number in [0, 1]; ``combiner`` turns them into the probability
 that the claim is unsupported. The context is analysed once (spaCy lemmas and
 entities, MiniLM vectors of its sentences) and kept in a small LRU, so several
-answer segments, or a chat resent every turn, pay for it once.
+answer segments, or a chat resent every turn, pay for it once. A text longer
+than spaCy takes at once goes through it in pieces (``sentences.text_pieces``)
+joined back into one document.
 
 - ``lexical_missing``: share of the claim's content-word lemmas (stop words and
   punctuation removed) that appear nowhere in the context.
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from guardproxy.embeddings import CachedEncoder, Vectors
+from guardproxy.guards.sentences import PIECE_CHARS, text_pieces
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -99,8 +102,12 @@ def _pairs(lemmas: Sequence[str]) -> set[tuple[str, str]]:
     return set(itertools.pairwise(lemmas))
 
 
+def _sentences(doc: Doc) -> list[Span]:
+    return list(doc.sents)
+
+
 def _sentence_texts(docs: Sequence[Doc]) -> list[str]:
-    sentences = [s.text.strip() for doc in docs for s in doc.sents if s.text.strip()]
+    sentences = [s.text.strip() for doc in docs for s in _sentences(doc) if s.text.strip()]
     if len(sentences) > MAX_CONTEXT_SENTENCES:
         group = -(-len(sentences) // MAX_CONTEXT_SENTENCES)
         sentences = [" ".join(sentences[i : i + group]) for i in range(0, len(sentences), group)]
@@ -138,12 +145,12 @@ class SignalExtractor:
             if cached is not None:
                 self._contexts.move_to_end(key)
                 return cached
-        docs = list(self._nlp.pipe(passages))
+        docs = self._docs(passages)
         sentence_masks: dict[str, int] = {}
         pairs: set[tuple[str, str]] = set()
         count = 0
         for doc in docs:
-            for sentence in doc.sents:
+            for sentence in _sentences(doc):
                 for token in sentence:
                     for form in _forms(token):
                         sentence_masks[form] = sentence_masks.get(form, 0) | 1 << count
@@ -168,7 +175,20 @@ class SignalExtractor:
         else:
             semantic = np.zeros(len(claims), dtype=np.float32)
         return [self._claim_signals(doc, context, float(best))
-                for doc, best in zip(self._nlp.pipe(list(claims)), semantic, strict=True)]
+                for doc, best in zip(self._docs(claims), semantic, strict=True)]
+
+    def _docs(self, texts: Sequence[str]) -> list[Doc]:
+        """One analysed ``Doc`` per text; a text past ``PIECE_CHARS`` is analysed in pieces and joined, its text
+        and offsets unchanged."""
+        from spacy.tokens import Doc
+
+        pieces = [[text[start:end] for start, end in text_pieces(text, PIECE_CHARS)] for text in texts]
+        analysed = iter(self._nlp.pipe([piece for own in pieces for piece in own]))
+        docs = []
+        for own in pieces:
+            parts = [next(analysed) for _ in own]
+            docs.append(parts[0] if len(parts) == 1 else Doc.from_docs(parts, ensure_whitespace=False))
+        return docs
 
     @staticmethod
     def _claim_signals(doc: Doc, context: ContextIndex, semantic: float) -> ClaimSignals:

@@ -5,6 +5,8 @@ were analysed before. Results are cached in a bounded LRU keyed on a hash of
 the text (the guard instance fixes the settings), holding offsets, types and
 scores, never text. The rest are analysed one by one: the spaCy work of each
 runs as its recognizers read it (``nlp.PiiNlpEngine``), which locks spaCy itself.
+A text longer than ``sentences.PIECE_CHARS`` is analysed in pieces cut at
+sentence ends: spaCy refuses a text past its ``max_length`` (error E088).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
 
 from guardproxy.guards.abandonment import raise_if_abandoned
+from guardproxy.guards.sentences import PIECE_CHARS, text_pieces
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +68,20 @@ class DetectionCache:
 def analyze_batch(
     analyzer: AnalyzerEngine, texts: Sequence[str], language: str, entities: Sequence[str], threshold: float
 ) -> list[tuple[Detection, ...]]:
-    """One tuple of detections per text."""
-    out = []
-    for text, nlp_artifacts in analyzer.nlp_engine.process_batch(list(texts), language):
+    """One tuple of detections per text, with offsets in that text."""
+    pieces = [(index, start, text[start:end]) for index, text in enumerate(texts)
+              for start, end in text_pieces(text, PIECE_CHARS)]
+    found: list[list[Detection]] = [[] for _ in texts]
+    analysed = analyzer.nlp_engine.process_batch([piece for _, _, piece in pieces], language)
+    for (index, offset, _), (piece, nlp_artifacts) in zip(pieces, analysed, strict=True):
         raise_if_abandoned()
         results: list[RecognizerResult] = analyzer.analyze(
-            text=str(text), language=language, entities=list(entities), score_threshold=threshold,
+            text=str(piece), language=language, entities=list(entities), score_threshold=threshold,
             nlp_artifacts=nlp_artifacts,
         )
-        out.append(tuple(Detection(r.entity_type, r.start, r.end, float(r.score)) for r in results))
-    return out
+        found[index].extend(Detection(r.entity_type, r.start + offset, r.end + offset, float(r.score))
+                            for r in results)
+    return [tuple(detections) for detections in found]
 
 
 def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:

@@ -20,6 +20,10 @@ the 1,125 rows of ``pii_dev.jsonl`` the guard's detections are identical with an
 
 The loaded ``Language`` stays whole: the topics and grounding guards share it through
 ``nlp[language]`` and use the parser's sentences.
+
+spaCy refuses a text longer than ``nlp.max_length`` (error E088). Texts reach this engine
+in pieces of at most ``sentences.PIECE_CHARS`` characters, cut at sentence ends
+(``detection.analyze_batch``), so a message of any length is analysed.
 """
 
 from __future__ import annotations

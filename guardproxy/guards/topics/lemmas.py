@@ -5,7 +5,8 @@ text or lemma (case-folded), and the keyword's own lemma counts too: the
 keyword ``prescribe`` matches "prescribing" and "prescribed", and the keyword
 ``prescribing`` matches "prescribe". Matching is on whole tokens, so ``bank``
 never fires inside "embankment". Derivations are not lemmas: "prescription"
-needs its own keyword.
+needs its own keyword. A text longer than spaCy takes at once is tokenized in
+pieces cut at sentence ends (``sentences.text_pieces``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from guardproxy.guards.sentences import PIECE_CHARS, text_pieces
 from guardproxy.guards.spacy_docs import shared_doc
 
 if TYPE_CHECKING:
@@ -110,11 +112,12 @@ class LemmaMatcher:
         pieces: list[tuple[int, int]] = []  # (text, character offset of the piece)
         piece_texts: list[str] = []
         for index, text in enumerate(texts):
-            doc = shared_doc(self._nlp, text)
-            for first, last in self._candidate_pieces(doc):
-                start, end = doc[first].idx, doc[last - 1].idx + len(doc[last - 1].text)
-                pieces.append((index, start))
-                piece_texts.append(text[start:end])
+            for offset, stop in text_pieces(text, PIECE_CHARS):
+                doc = shared_doc(self._nlp, text[offset:stop])
+                for first, last in self._candidate_pieces(doc):
+                    start, end = offset + doc[first].idx, offset + doc[last - 1].idx + len(doc[last - 1].text)
+                    pieces.append((index, start))
+                    piece_texts.append(text[start:end])
         for (index, offset), doc in zip(pieces, self._nlp.pipe(piece_texts, disable=list(_UNUSED_PIPES)),
                                         strict=True):
             hits[index].extend(KeywordHit(h.topic, h.start + offset, h.end + offset) for h in self._find_in(doc))
