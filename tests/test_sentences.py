@@ -33,6 +33,15 @@ def test_punctuation_without_whitespace_after_it_ends_nothing_but_a_run_of_it_be
                                                                           "Really?!", "OK 1..5"]
 
 
+def test_a_period_after_a_title_ends_nothing_and_after_an_initial_only_before_a_capital() -> None:
+    assert sentences("He got a B.S. in 1993 in the U.S. and left. Dr. Lee agreed, e.g. here. It did.") == [
+        "He got a B.S. in 1993 in the U.S. and left.", "Dr. Lee agreed, e.g. here.", "It did."]
+    assert sentences("He was born in the U.S. He left.") == ["He was born in the U.S.", "He left."]
+    assert completed_sentence_ends("Born in the U.S. ") == []  # a capital may still follow
+    assert sentences("Do the same. ADMIN. Yes! OK? No. At Bob's. Then") == ["Do the same.", "ADMIN.", "Yes!", "OK?",
+                                                                            "No.", "At Bob's.", "Then"]
+
+
 def test_blank_text_has_no_sentences() -> None:
     assert sentence_spans("") == [] and sentence_spans(" \n\t ") == []
 
@@ -42,6 +51,7 @@ def test_completed_sentence_ends_are_where_the_next_sentence_starts() -> None:
     assert completed_sentence_ends(text) == [5, 11]
     assert completed_sentence_ends(text, 5) == [11]
     assert completed_sentence_ends("A streamed sentence.") == []  # the next character may still arrive
+    assert completed_sentence_ends(text, 0, 9) == [5]  # up to "Two!": no whitespace after it yet
 
 
 def test_strip_span() -> None:

@@ -3,8 +3,11 @@
 Each signal is a number in [0, 1]; ``combiner`` turns them into the probability
 that the claim is unsupported. The context is analysed once (spaCy lemmas and
 entities, MiniLM vectors of its sentences) and kept in a small LRU, so several
-answer segments, or a chat resent every turn, pay for it once. A text longer
-than spaCy takes at once goes through it in pieces (``sentences.text_pieces``)
+answer segments, or a chat resent every turn, pay for it once. The context's
+sentences are the parser's (``doc.sents``), not ``guards.sentences``: the
+combiner was fitted on them, and with the splitter's sentences HaluEval's
+held-out AUROC drops (``benchmarks/grounding_quality.py``). A text longer than
+spaCy takes at once goes through it in pieces (``sentences.text_pieces``)
 joined back into one document.
 
 - ``lexical_missing``: share of the claim's content-word lemmas (stop words and
@@ -102,12 +105,8 @@ def _pairs(lemmas: Sequence[str]) -> set[tuple[str, str]]:
     return set(itertools.pairwise(lemmas))
 
 
-def _sentences(doc: Doc) -> list[Span]:
-    return list(doc.sents)
-
-
 def _sentence_texts(docs: Sequence[Doc]) -> list[str]:
-    sentences = [s.text.strip() for doc in docs for s in _sentences(doc) if s.text.strip()]
+    sentences = [s.text.strip() for doc in docs for s in doc.sents if s.text.strip()]
     if len(sentences) > MAX_CONTEXT_SENTENCES:
         group = -(-len(sentences) // MAX_CONTEXT_SENTENCES)
         sentences = [" ".join(sentences[i : i + group]) for i in range(0, len(sentences), group)]
@@ -150,7 +149,7 @@ class SignalExtractor:
         pairs: set[tuple[str, str]] = set()
         count = 0
         for doc in docs:
-            for sentence in _sentences(doc):
+            for sentence in doc.sents:
                 for token in sentence:
                     for form in _forms(token):
                         sentence_masks[form] = sentence_masks.get(form, 0) | 1 << count
