@@ -19,7 +19,7 @@ NER's sentence-boundary constraint and the attribute ruler's DEP rules (AUX vers
 the 1,125 rows of ``pii_dev.jsonl`` the guard's detections are identical with and without it.
 
 The loaded ``Language`` stays whole: the topics and grounding guards share it through
-``nlp[language]`` and use the parser's sentences.
+``nlp[language]``, and grounding reads the parser's sentences of its context.
 
 spaCy refuses a text longer than ``nlp.max_length`` (error E088). Texts reach this engine
 in pieces of at most ``sentences.PIECE_CHARS`` characters, cut at sentence ends
