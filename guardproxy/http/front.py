@@ -34,6 +34,7 @@ log = logging.getLogger("guardproxy")
 
 Handler = Callable[[Runtime, Exchange, RequestContext], Awaitable[Reply]]
 CHECK_PATH = "/v1/guardrails/check"
+WATCH_AFTER = 0.25
 CLIENT_CLOSED = 499  # nginx's status for a request whose client left before the answer
 _OWN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -76,10 +77,6 @@ class ProxyFront:
             await self.app(scope, receive, send)
             return
         handler, route = routed
-        await self._proxied(handler, route, path, scope, receive, send)
-
-    async def _proxied(self, handler: Handler, route: str, path: str, scope: Scope, receive: Receive,
-                       send: Send) -> None:
         telemetry = self.runtime.telemetry
         trace = telemetry.start_trace(scope["method"], path, route, scope["headers"]) if telemetry.enabled else None
         dialect = DIALECTS.get(path) if route not in ("passthrough", "models", "check") else None
@@ -127,10 +124,13 @@ async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: Respon
     """``watch`` sees what leaves (for metrics: first content, usage)."""
     chunks = reply.chunks
     assert chunks is not None
-    watcher: asyncio.Task[None] | None = None
     left = asyncio.Event()
-    if reply.watch_disconnect:
-        watcher = asyncio.create_task(_cancel_on_disconnect(receive, asyncio.current_task(), left))
+    watching: list[asyncio.Task[None]] = []
+    timer = None
+    if reply.watch_disconnect:  # a stream that ends within WATCH_AFTER never needs the watcher task
+        task = asyncio.current_task()
+        timer = asyncio.get_running_loop().call_later(
+            WATCH_AFTER, lambda: watching.append(asyncio.create_task(_cancel_on_disconnect(receive, task, left))))
     try:
         if watch is not None:
             watch.start(reply.headers)
@@ -146,7 +146,9 @@ async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: Respon
             raise
         current.uncancel()  # our own cancellation: the client left, which is not an error
     finally:
-        if watcher is not None:
+        if timer is not None:
+            timer.cancel()
+        for watcher in watching:
             watcher.cancel()
         closer = getattr(chunks, "aclose", None)
         if closer is not None:

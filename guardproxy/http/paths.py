@@ -27,6 +27,8 @@ class PathRejected(ValueError):
 def canonical_path(path: str, raw_path: bytes | None, guarded: frozenset[str]) -> str:
     """The path to route on and forward. ``path`` is the ASGI (percent-decoded) path,
     ``raw_path`` the bytes on the wire; ``guarded`` the guarded endpoints' paths."""
+    if path in guarded and (raw_path is None or raw_path == path.encode("ascii")):
+        return path
     if raw_path is not None and _ENCODED_SEPARATOR.search(raw_path):
         raise PathRejected("encoded path separators ('%2F', '%5C', '%2E', ...) are not accepted")
     if _CONTROL.search(path):

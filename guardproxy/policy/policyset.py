@@ -35,7 +35,7 @@ class RouteChoice:
 def _matches(match: Match, model: str | None, headers: Mapping[str, str], path: str) -> bool:
     if match.model is not None and (model is None or not fnmatch.fnmatchcase(model, match.model)):
         return False
-    if match.path is not None and not fnmatch.fnmatchcase(path, match.path):
+    if match.path is not None and match.path != "*" and not fnmatch.fnmatchcase(path, match.path):
         return False
     for name, pattern in match.header.items():
         value = headers.get(name.lower())
@@ -51,6 +51,13 @@ class PolicySet:
         self.source = source
         by_name = {item.policy.name: item.policy for item in policies}
         self.fallback: Policy = by_name.get("default", policies[0].policy)
+        self._choices: dict[tuple[int, str], RouteChoice] = {}
+
+    def _choice(self, policy: Policy, chain: str) -> RouteChoice:
+        choice = self._choices.get((id(policy), chain))
+        if choice is None:
+            choice = self._choices[(id(policy), chain)] = RouteChoice(policy, chain, self.tag(policy))
+        return choice
 
     def tag(self, policy: Policy) -> str:
         return f"{policy.name}@{self.digest}"
@@ -65,5 +72,5 @@ class PolicySet:
         for item in self.policies:
             for route in item.policy.routes:
                 if _matches(route.match, model, headers, path):
-                    return RouteChoice(item.policy, route.chain, self.tag(item.policy))
-        return RouteChoice(self.fallback, "default", self.tag(self.fallback))
+                    return self._choice(item.policy, route.chain)
+        return self._choice(self.fallback, "default")

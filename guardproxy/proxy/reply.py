@@ -3,6 +3,7 @@ either complete (sent with its length in one piece) or relayed piece by piece.""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,4 +35,9 @@ class Reply:
 
 def verdict_headers(verdict: str, tag: str) -> RawHeaders:
     """``x-guardproxy-verdict`` and ``x-guardproxy-policy``: what the client learns of the decision."""
-    return [(b"x-guardproxy-verdict", verdict.encode()), (b"x-guardproxy-policy", tag.encode())]
+    return list(_verdict_headers(verdict, tag))
+
+
+@functools.lru_cache(maxsize=64)
+def _verdict_headers(verdict: str, tag: str) -> tuple[tuple[bytes, bytes], ...]:
+    return ((b"x-guardproxy-verdict", verdict.encode()), (b"x-guardproxy-policy", tag.encode()))

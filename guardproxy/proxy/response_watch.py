@@ -16,6 +16,7 @@ import time
 from guardproxy.proxy.dialects import Dialect
 
 _CARRY = 48  # bytes kept from the previous chunk, so a key split between two chunks is still found
+_KEYS: dict[int, tuple[dict[bytes, str], tuple[bytes, ...]]] = {}  # per dialect: directions, quoted keys
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,128})"')
 
 
@@ -25,7 +26,11 @@ class ResponseWatch:
     def __init__(self, dialect: Dialect) -> None:
         self._content = dialect.content_pattern
         self._usage = dialect.usage_pattern
-        self._directions = {key.encode(): direction for key, direction in dialect.usage_fields.items()}
+        known = _KEYS.get(id(dialect))
+        if known is None:
+            directions = {key.encode(): direction for key, direction in dialect.usage_fields.items()}
+            known = _KEYS[id(dialect)] = (directions, tuple(b'"' + key + b'"' for key in directions))
+        self._directions, self._keys = known
         self._seek_content = False
         self._content_tail = b""
         self._scan_usage = False
@@ -63,7 +68,12 @@ class ResponseWatch:
                 self._content_tail = window[-_CARRY:]
         if self._scan_usage:
             window = self._tail + data
-            for match in self._usage.finditer(window):
+            first = -1
+            for key in self._keys:  # a literal search is far cheaper than the regex on every quote
+                found = window.find(key)
+                if found >= 0 and (first < 0 or found < first):
+                    first = found
+            for match in (self._usage.finditer(window, first) if first >= 0 else ()):
                 # The last report wins: some servers repeat cumulative usage in every chunk.
                 self.usage[self._directions[match.group(1)]] = int(match.group(2))
             if self.response_model is None:

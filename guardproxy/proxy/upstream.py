@@ -15,6 +15,7 @@ Two clients share the upstream, each chosen by measurement (benchmarks/README.md
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,6 +41,7 @@ _OWN_PREFIX_RAW = OWN_PREFIX.encode()
 _PATH_SAFE = "/:@!$&'()*+,=-._~"  # left as they are when a canonical path goes back on the wire
 
 
+@functools.lru_cache(maxsize=1024)
 def url_path(path: str) -> str:
     """A canonical (decoded) path as it goes on the wire to the upstream."""
     return quote(path, safe=_PATH_SAFE)
@@ -57,13 +59,15 @@ def request_headers(incoming: Iterable[tuple[str, str]], upstream_key: str | Non
     """Headers to send upstream: the client's, minus hop-by-hop, host, content-length
     and the proxy's own; ``Authorization`` replaced when the operator set a key."""
     items = list(incoming)
-    drop = _REQUEST_DROP | _listed_in_connection(items)
-    out = [
-        (name, value)
-        for name, value in items
-        if name.lower() not in drop and not name.lower().startswith(OWN_PREFIX)
-        and not (upstream_key is not None and name.lower() == "authorization")
-    ]
+    drop = _REQUEST_DROP | _listed_in_connection(items) if any(n.lower() == "connection" for n, _ in items) \
+        else _REQUEST_DROP
+    if upstream_key is not None:
+        drop = drop | {"authorization"}
+    out = []
+    for name, value in items:
+        lowered = name.lower()
+        if lowered not in drop and not lowered.startswith(OWN_PREFIX):
+            out.append((name, value))
     if upstream_key is not None:
         out.append(("authorization", f"Bearer {upstream_key}"))
     return out

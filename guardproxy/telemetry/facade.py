@@ -92,8 +92,9 @@ class Telemetry:
         access_line({
             "request_id": report.request_id, "trace_id": trace_id, "route": report.route,
             "model": model, "status": report.status, "verdict": verdict,
-            "fired": list(dict.fromkeys(f"{f.stage}:{f.name}:{f.label}" for f in report.findings)),
-            "failed": [f"{f.stage}:{f.name}:{f.kind}" for f in report.failures],
+            "fired": list(dict.fromkeys(f"{f.stage}:{f.name}:{f.label}" for f in report.findings))
+            if report.findings else [],
+            "failed": [f"{f.stage}:{f.name}:{f.kind}" for f in report.failures] if report.failures else [],
             "latency_ms": round(latency * 1000, 2),
             "upstream_ms": None if upstream is None else round(upstream * 1000, 2),
             "upstream_error": report.upstream_error,
