@@ -36,14 +36,14 @@ test: $(VENV)/.installed-test test-setup
 	$(BIN)/python -m pytest -q
 	$(BIN)/guardproxy check policies policies/examples
 	$(BIN)/guardproxy test policies/tests policies/examples/tests
-	$(BIN)/ruff check guardproxy tests benchmarks
+	$(BIN)/ruff check guardproxy tests benchmarks training
 	$(BIN)/mypy guardproxy
 	bash deploy/check-helm.sh
 
 ## The edit loop: unit tests only (no server, no subprocess), lint and types; `make test` stays CI's command.
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m "not e2e"
-	$(BIN)/ruff check guardproxy tests benchmarks
+	$(BIN)/ruff check guardproxy tests benchmarks training
 	$(BIN)/mypy guardproxy
 
 ## The benchmark suite (benchmarks/README.md): pass-through against a reference relay and LiteLLM,

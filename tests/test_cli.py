@@ -80,7 +80,8 @@ def test_unexpected_errors_become_openai_500_without_the_message(caplog: pytest.
 
 
 def test_serve_refuses_a_tracing_setting_every_worker_would_fail_on(tmp_path: Path) -> None:
-    environ = {"PATH": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier"}
+    environ = {"PATH": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+               "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier"}
     result = subprocess.run([sys.executable, "-m", "guardproxy", "serve", "--policy", str(REPO / "policies"),
                              "--port", "0", "--workers", "2"], capture_output=True, text=True, timeout=60,
                             env=environ)

@@ -21,7 +21,7 @@ class EchoContextGuard:
     """Records the context it is given; fires on sentences that mention 'moon'."""
 
     Config: ClassVar[type[GuardConfig]] = GuardConfig
-    cpu_bound: ClassVar[bool] = False
+    kind: ClassVar[str] = "inline"
 
     def __init__(self, config: GuardConfig) -> None:
         del config

@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from guardproxy.config import Settings
-from guardproxy.http.runtime import Runtime
+from guardproxy.proxy.runtime import Runtime
 from tests.conftest import BASIC_POLICY, RunningProxy, wait_until
 from tests.servers import ThreadedServer, free_port
 

@@ -169,7 +169,7 @@ class ContextProbe:
     """Fires when the answer is not a substring of the first document; remembers what it was given."""
 
     Config: ClassVar[type[GuardConfig]] = _NoSettings
-    cpu_bound: ClassVar[bool] = False
+    kind: ClassVar[str] = "inline"
     seen: ClassVar[list[tuple[tuple[Segment, ...], GuardContext]]] = []
 
     def __init__(self, config: GuardConfig) -> None:

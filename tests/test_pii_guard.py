@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from guardproxy.engine.core import ChainResult, Engine
+from guardproxy.engine import ChainResult, Engine
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.guards.pii.config import PiiConfig
 from guardproxy.guards.pii.guard import PiiGuard

@@ -22,7 +22,7 @@ from guardproxy.config import Settings, settings_from_environment
 from guardproxy.heap import tune_allocator
 from guardproxy.http.errors import ContainErrors, error_response
 from guardproxy.http.front import ProxyFront
-from guardproxy.http.runtime import Runtime
+from guardproxy.proxy.runtime import Runtime
 from guardproxy.proxy.upstream import create_client, create_relay_session
 from guardproxy.telemetry import Telemetry, Tracing, metrics_endpoint
 from guardproxy.telemetry.logs import configure_access_log

@@ -12,12 +12,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from guardproxy.engine.check import CheckRequest, findings_json, run_check
-from guardproxy.http.runtime import Runtime
 from guardproxy.policy import RouteChoice
 from guardproxy.proxy.context import RequestContext
 from guardproxy.proxy.errors import ClientError
 from guardproxy.proxy.exchange import Exchange
 from guardproxy.proxy.reply import Reply, verdict_headers
+from guardproxy.proxy.runtime import Runtime
 
 
 async def guardrails_check(runtime: Runtime, ex: Exchange, context: RequestContext) -> Reply:

@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from guardproxy.engine.failures import describe_error
 from guardproxy.http.check_api import guardrails_check
 from guardproxy.http.paths import PathRejected, canonical_path
-from guardproxy.http.runtime import Runtime
 from guardproxy.proxy.context import RequestContext
 from guardproxy.proxy.dialects import DIALECTS, GUARDED_PATHS
 from guardproxy.proxy.errors import error_reply
@@ -29,6 +28,7 @@ from guardproxy.proxy.exchange import ClientDisconnected, Exchange
 from guardproxy.proxy.handlers import guarded, passthrough
 from guardproxy.proxy.reply import Reply
 from guardproxy.proxy.response_watch import ResponseWatch
+from guardproxy.proxy.runtime import Runtime
 
 log = logging.getLogger("guardproxy")
 

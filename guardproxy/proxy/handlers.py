@@ -24,7 +24,6 @@ import aiohttp
 from guardproxy import json_codec
 from guardproxy.engine import ChainResult
 from guardproxy.guards import GuardContext, Segment
-from guardproxy.http.runtime import Runtime
 from guardproxy.policy import RouteChoice
 from guardproxy.proxy.context import RequestContext
 from guardproxy.proxy.decisions import log_decision, violations
@@ -34,6 +33,7 @@ from guardproxy.proxy.exchange import Exchange, too_large
 from guardproxy.proxy.relay import close_upstream, relay_guarded, relay_raw
 from guardproxy.proxy.reply import RawHeaders, Reply, verdict_headers
 from guardproxy.proxy.restoration import Restorer
+from guardproxy.proxy.runtime import Runtime
 from guardproxy.proxy.stream_guard import StreamGuard
 from guardproxy.proxy.upstream import UPSTREAM_ERRORS, classify_failure, request_headers, response_headers, url_path
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from guardproxy.engine import ChainResult
 
 _WHITESPACE = re.compile(r"\s")
-SENTENCE_END = re.compile(r"[.!?\u3002][\"')\]]*\s+|\n\s*")
 
 
 @dataclass

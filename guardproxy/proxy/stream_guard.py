@@ -38,9 +38,10 @@ from typing import Any
 from guardproxy.engine import ChainResult, Decision, Engine, GuardFailure, Verdict, entry_names, verdict_of
 from guardproxy.engine.redaction import Redaction
 from guardproxy.guards import GuardContext, Segment
+from guardproxy.guards.sentences import completed_sentence_ends
 from guardproxy.policy.schema import GuardEntry, Policy
 from guardproxy.proxy.dialects import CallBuffer, ChoiceStreamShape, Dialect, apply_texts
-from guardproxy.proxy.holdback import SENTENCE_END, HoldBackBuffer
+from guardproxy.proxy.holdback import HoldBackBuffer
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.sse import DONE, SSEEvent, comment, encode_data
 
@@ -297,7 +298,7 @@ class StreamGuard:
         """Hand each completed sentence (and, at the end, the rest) to the background guards."""
         if not self._watching:
             return
-        ends = [m.end() for m in SENTENCE_END.finditer(buffer.text, buffer.checked)]
+        ends = completed_sentence_ends(buffer.text, buffer.checked)
         until = len(buffer.text) if final else (ends[-1] if ends else buffer.checked)
         if until > buffer.checked and buffer.text[buffer.checked : until].strip():
             segment = Segment(buffer.text[buffer.checked : until], self._shape.path(state.index, name), "assistant")
