@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
-from guardproxy.proxy.extraction import apply_texts, request_segments, response_segments
+from guardproxy.guards import Segment
+from guardproxy.proxy.dialects import DIALECTS, apply_texts
+
+_PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions", "embeddings": "/v1/embeddings"}
+
+
+def request_segments(endpoint: str, payload: dict[str, Any]) -> list[Segment]:
+    return DIALECTS[_PATHS[endpoint]].request_segments(payload)
+
+
+def response_segments(endpoint: str, payload: dict[str, Any]) -> list[Segment]:
+    return DIALECTS[_PATHS[endpoint]].response_segments(payload)
 
 CHAT = {
     "model": "m",
