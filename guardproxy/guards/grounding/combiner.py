@@ -2,7 +2,7 @@
 
 Its weights are data, not code: ``data/combiner.json`` holds the feature names,
 coefficients, intercept and where they came from (refit with
-``python -m guardproxy.guards.grounding.fit``). Features are used raw (each in
+``python training/grounding_fit.py``). Features are used raw (each in
 [0, 1]), so a coefficient reads directly as "how much this signal moves the log-odds".
 """
 
@@ -50,5 +50,5 @@ def load_combiner(path: Path = COMBINER_PATH) -> Combiner:
         raise CombinerFileError(f"{path}: not a combiner file: {exc}") from None
     if list(names) != list(FEATURES) or len(weights) != len(names):
         raise CombinerFileError(f"{path}: features {names} do not match the signals {list(FEATURES)}; refit it with "
-                                "python -m guardproxy.guards.grounding.fit")
+                                "python training/grounding_fit.py")
     return Combiner({name: float(w) for name, w in zip(names, weights, strict=True)}, intercept)

@@ -2,7 +2,7 @@
 
 Hate without swear words ("they should all go back where they came from")
 gets a low profanity score; the embedding carries the meaning. The head's
-weights ship in ``data/head.npz`` and are made by ``training.py`` from
+weights ship in ``data/head.npz`` and are made by ``training/toxicity_head.py`` from
 permissively licensed data only (see ``data/NOTICE``).
 """
 

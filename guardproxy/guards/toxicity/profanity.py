@@ -3,7 +3,7 @@
 The model knows swearing and slurs well and implicit hate poorly; the implicit head
 (``head.py``) covers the latter. The wheel pickles its model for scikit-learn, and running it
 there costs a worker ~70 MB of resident memory (scikit-learn and SciPy) and ~2.7 ms of input
-validation per call. ``data/profanity.npz`` holds the same numbers (``profanity_export.py``
+validation per call. ``data/profanity.npz`` holds the same numbers (``training/profanity_export.py``
 writes it from the installed wheel), and ``ProfanityModel.probability`` does scikit-learn's
 arithmetic in scikit-learn's order: lower-case, ``token_pattern``, English stop words dropped,
 counts times IDF in column order, L2-normalised, then per calibrated SVM
