@@ -108,3 +108,11 @@ def test_cut_snaps_back_to_whitespace() -> None:
     buffer = HoldBackBuffer(hold_back=4)
     buffer.feed("alpha beta gamma")
     assert buffer.cut(final=False) == len("alpha beta ")
+
+
+def test_the_hold_back_covers_the_shortest_match_a_pattern_needs() -> None:
+    """A 16-character hold-back against a pattern that needs 23 characters: a secret glued to a
+    long word would leave its head before the pattern could match, so the guard holds back more."""
+    text = "x" * 60 + "sk-" + "ABCDEFGHIJ" * 3 + " and the rest of the answer"  # a release would cut at 64
+    released = asyncio.run(_released(list(text), 16))
+    assert released == "x" * 60 + "[secret] and the rest of the answer"

@@ -50,6 +50,16 @@ def _term_regex(term: str) -> str:
     return f"{left}{body}{right}"
 
 
+def _shortest_match(pattern: str) -> int:
+    """The length of the shortest text ``pattern`` can match (0 when it cannot be told)."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]  # CPython's own parser, for getwidth()
+
+        return int(_parser.parse(pattern).getwidth()[0])
+    except (ImportError, AttributeError, TypeError):  # another interpreter or version: no minimum is claimed
+        return 0
+
+
 class KeywordsGuard:
     """Fires on each occurrence of a term or a pattern.
 
@@ -68,6 +78,9 @@ class KeywordsGuard:
             self._matchers.append((config.label or term, re.compile(_term_regex(term), flags)))
         for index, pattern in enumerate(config.patterns):
             self._matchers.append((config.label or f"pattern:{index}", re.compile(pattern, flags)))
+        # A stream must hold back at least this much, or a match glued to a long word could leave
+        # its first characters before the pattern can see it (read by the stream guard).
+        self.min_match_chars = max(_shortest_match(m.pattern) for _, m in self._matchers)
 
     def warm(self) -> None:
         return None

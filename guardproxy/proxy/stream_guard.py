@@ -51,6 +51,16 @@ _CHECK_STEP_MAX = 64
 ChainRan = Callable[[ChainResult, int], None]
 
 
+def _shortest_match(engine: Engine, entry: GuardEntry) -> int:
+    """The shortest text the entry's guard can match, if it says (keywords patterns do)."""
+    try:
+        guard = engine.guard_for(entry)
+    except Exception:  # a guard that cannot be built fails in the chain run, under its on_error
+        return 0
+    shortest = getattr(guard, "min_match_chars", 0)
+    return shortest if isinstance(shortest, int) else 0
+
+
 @dataclass
 class ChoiceState:
     index: int
@@ -87,7 +97,9 @@ class StreamGuard:
                  for entry in entries]
         self._gating = [(e, n) for e, n, g in zip(entries, names, gates, strict=True) if g]
         self._watching = [(e, n) for e, n, g in zip(entries, names, gates, strict=True) if not g]
-        self._hold = policy.stream.hold_back_chars if self._gating else 0
+        # At least the shortest text a gating guard's pattern can match (guards that can tell say so).
+        shortest = max((_shortest_match(engine, e) for e, _ in self._gating), default=0)
+        self._hold = max(policy.stream.hold_back_chars, shortest) if self._gating else 0
         self._step = min(self._hold, _CHECK_STEP_MAX)
 
     @property
