@@ -20,9 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "guardproxy"
 
-# Paths that other files in deploy/ own: checked when present, skipped with a message until then.
-OTHERS_PATHS = {"deploy/prometheus/alerts.yml", "deploy/grafana/provisioning", "deploy/grafana/dashboards"}
-
 
 @dataclass
 class Instruction:
@@ -146,9 +143,6 @@ def compose_mounts() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("service", "source"), compose_mounts())
 def test_compose_mounts_exist(service: str, source: str) -> None:
     path = (DEPLOY / source).resolve()
-    relative = path.relative_to(ROOT).as_posix()
-    if relative in OTHERS_PATHS and not path.exists():
-        pytest.skip(f"{relative} (mounted by {service}) is written with the telemetry work and is not here yet")
     assert path.exists(), f"{service} mounts {source}, which is not in the repository"
 
 
@@ -202,11 +196,9 @@ def test_otel_collector_forwards_otlp_to_jaeger(compose: dict[str, Any]) -> None
 
 
 def test_grafana_provisioning_matches_the_compose_service(compose: dict[str, Any]) -> None:
-    """The provisioning files (written with the telemetry work) read a dashboards path and ${VARS}
-    that compose must provide."""
+    """The provisioning files read a dashboards path and ${VARS} that compose must provide."""
     provisioning = DEPLOY / "grafana" / "provisioning"
-    if not provisioning.is_dir():
-        pytest.skip("deploy/grafana/provisioning is written with the telemetry work and is not here yet")
+    assert provisioning.is_dir()
     grafana = compose["services"]["grafana"]
     targets = {v.split(":")[1] for v in grafana["volumes"] if v.split(":")[0] == "./grafana/dashboards"}
     for provider_file in (provisioning / "dashboards").glob("*.y*ml"):
@@ -282,8 +274,6 @@ def test_chart_upstream_key_comes_from_a_secret(helm: Path) -> None:
 
 def test_chart_prometheus_rule_carries_the_alerts_file(helm: Path) -> None:
     alerts = DEPLOY / "prometheus" / "alerts.yml"
-    if not alerts.exists():
-        pytest.skip("deploy/prometheus/alerts.yml is written with the telemetry work and is not here yet")
     objects = render(helm, "prometheusRule.enabled=true", "serviceMonitor.enabled=true")
     assert objects["PrometheusRule"]["spec"]["groups"] == yaml.safe_load(alerts.read_text())["groups"]
     assert objects["ServiceMonitor"]["spec"]["endpoints"][0]["path"] == "/metrics"
