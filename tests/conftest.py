@@ -16,6 +16,7 @@ from guardproxy.config import Settings
 from guardproxy.demo import DemoRecorder, create_demo_upstream
 from guardproxy.http.app import create_app
 from guardproxy.proxy.upstream import GuardUpstreamClient, create_client
+from tests.scripted_upstream import ScriptedUpstream
 from tests.servers import ThreadedServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,6 +106,28 @@ def start_proxy(
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def scripted_server() -> Iterator[tuple[ScriptedUpstream, ThreadedServer]]:
+    """The upstream that answers what a test scripts (``scripted_upstream.py``)."""
+    upstream = ScriptedUpstream()
+    with ThreadedServer(upstream.app()) as server:
+        yield upstream, server
+
+
+@pytest.fixture
+def start_scripted_proxy(scripted_server: tuple[ScriptedUpstream, ThreadedServer],
+                         start_proxy: Callable[..., RunningProxy]
+                         ) -> Callable[[str], tuple[RunningProxy, ScriptedUpstream]]:
+    """A proxy with ``policy`` in front of the scripted upstream, whose script and record start empty."""
+    upstream, server = scripted_server
+
+    def start(policy: str) -> tuple[RunningProxy, ScriptedUpstream]:
+        upstream.script()
+        return start_proxy(policy=policy, upstream=server.url + "/v1"), upstream
+
+    return start
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ real SDK (or plain HTTP, to read the exact bytes)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,7 +18,6 @@ from openai.types.chat import ChatCompletion
 
 from tests.conftest import RunningProxy
 from tests.scripted_upstream import Answer, ScriptedUpstream, chat_answer, chat_chunk, split
-from tests.servers import ThreadedServer
 
 BANNED = "project zanzibar"
 SECRET = "sk-" + "Q7x" * 10  # 33 characters: longer than the hold-back
@@ -36,19 +35,10 @@ chains:
 """
 
 
-@pytest.fixture(scope="module")
-def scripted() -> Iterator[tuple[ScriptedUpstream, ThreadedServer]]:
-    upstream = ScriptedUpstream()
-    with ThreadedServer(upstream.app()) as server:
-        yield upstream, server
-
-
 @pytest.fixture
-def proxy(scripted: tuple[ScriptedUpstream, ThreadedServer],
-          start_proxy: Callable[..., RunningProxy]) -> tuple[RunningProxy, ScriptedUpstream]:
-    upstream, server = scripted
-    upstream.script()
-    return start_proxy(policy=POLICY, upstream=server.url + "/v1"), upstream
+def proxy(start_scripted_proxy: Callable[[str], tuple[RunningProxy, ScriptedUpstream]]
+          ) -> tuple[RunningProxy, ScriptedUpstream]:
+    return start_scripted_proxy(POLICY)
 
 
 # --- requests -------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,7 +14,6 @@ from guardproxy.http.paths import PathRejected, canonical_path
 from guardproxy.proxy.dialects import GUARDED_PATHS
 from tests.conftest import RunningProxy
 from tests.scripted_upstream import Answer, ScriptedUpstream, chat_answer
-from tests.servers import ThreadedServer
 
 POLICY = """
 version: 1
@@ -54,19 +53,10 @@ def test_ambiguous_spellings_are_rejected(decoded: str, raw: bytes) -> None:
         canonical_path(decoded, raw, GUARDED_PATHS)
 
 
-@pytest.fixture(scope="module")
-def scripted() -> Iterator[tuple[ScriptedUpstream, ThreadedServer]]:
-    upstream = ScriptedUpstream()
-    with ThreadedServer(upstream.app()) as server:
-        yield upstream, server
-
-
 @pytest.fixture
-def proxy(scripted: tuple[ScriptedUpstream, ThreadedServer],
-          start_proxy: Callable[..., RunningProxy]) -> tuple[RunningProxy, ScriptedUpstream]:
-    upstream, server = scripted
-    upstream.script()
-    return start_proxy(policy=POLICY, upstream=server.url + "/v1"), upstream
+def proxy(start_scripted_proxy: Callable[[str], tuple[RunningProxy, ScriptedUpstream]]
+          ) -> tuple[RunningProxy, ScriptedUpstream]:
+    return start_scripted_proxy(POLICY)
 
 
 def raw_request(url: str, method: str, path: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, str]]:

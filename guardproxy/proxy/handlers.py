@@ -23,7 +23,7 @@ import aiohttp
 
 from guardproxy import json_codec
 from guardproxy.engine import ChainResult
-from guardproxy.guards import GuardContext, Segment
+from guardproxy.guards import GuardContext, Segment, Stage
 from guardproxy.policy import RouteChoice
 from guardproxy.proxy.context import RequestContext
 from guardproxy.proxy.decisions import log_decision, violations
@@ -136,9 +136,9 @@ async def relay_reply(upstream: aiohttp.ClientResponse, own: RawHeaders, context
                  watch_disconnect=sse and body_done)
 
 
-def _guard_context(runtime: Runtime, ex: Exchange, dialect: Dialect, stage: str, model: str | None,
+def _guard_context(runtime: Runtime, ex: Exchange, dialect: Dialect, stage: Stage, model: str | None,
                    documents: tuple[str, ...] = (), prompt: tuple[Segment, ...] = ()) -> GuardContext:
-    return GuardContext(stage, dialect.name, model, documents, prompt,  # type: ignore[arg-type]
+    return GuardContext(stage, dialect.name, model, documents, prompt,
                         upstream=runtime.guard_upstream(ex.header("authorization")))
 
 

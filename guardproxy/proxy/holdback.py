@@ -1,5 +1,6 @@
-"""One streamed text channel (a choice's ``content``, ``reasoning_content``, ...):
-everything received, how much has been released, and where the next release may end."""
+"""A streamed choice's state for the stream guard: its text channels (``content``,
+``reasoning_content``, ...), each holding everything received, how much has been released
+and where the next release may end; its held calls; and its outcome."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 
-from guardproxy.engine import ChainResult
+from guardproxy.engine import ChainResult, Engine
+from guardproxy.policy.schema import GuardEntry
+from guardproxy.proxy.dialects import CallBuffer
 
 _WHITESPACE = re.compile(r"\s")
 
@@ -37,3 +40,23 @@ class HoldBackBuffer:
                 return position + 1
         # No whitespace in reach (a long token, or a script without spaces).
         return limit if limit - self.released >= max(self.hold_back, 1) * 4 else None
+
+
+def shortest_match(engine: Engine, entry: GuardEntry) -> int:
+    """The shortest text the entry's guard can match, if it says (keywords patterns do)."""
+    try:
+        guard = engine.guard_for(entry)
+    except Exception:  # a guard that cannot be built fails in the chain run, under its on_error
+        return 0
+    shortest = getattr(guard, "min_match_chars", 0)
+    return shortest if isinstance(shortest, int) else 0
+
+
+@dataclass
+class ChoiceState:
+    index: int
+    channels: dict[str, HoldBackBuffer] = field(default_factory=dict)
+    calls: CallBuffer | None = None
+    notes: list[str] = field(default_factory=list)
+    blocked: bool = False
+    finished: bool = False

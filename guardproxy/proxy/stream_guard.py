@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from guardproxy.engine import ChainResult, Decision, Engine, GuardFailure, Verdict, entry_names, verdict_of
@@ -40,8 +39,8 @@ from guardproxy.engine.redaction import Redaction
 from guardproxy.guards import GuardContext, Segment
 from guardproxy.guards.sentences import completed_sentence_ends
 from guardproxy.policy.schema import GuardEntry, Policy
-from guardproxy.proxy.dialects import CallBuffer, ChoiceStreamShape, Dialect, apply_texts
-from guardproxy.proxy.holdback import HoldBackBuffer
+from guardproxy.proxy.dialects import ChoiceStreamShape, Dialect, apply_texts
+from guardproxy.proxy.holdback import ChoiceState, HoldBackBuffer, shortest_match
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.sse import DONE, SSEEvent, comment, encode_data
 
@@ -49,26 +48,6 @@ from guardproxy.proxy.sse import DONE, SSEEvent, comment, encode_data
 # be released: fewer chain runs, while a long hold-back does not make releases wait twice as long.
 _CHECK_STEP_MAX = 64
 ChainRan = Callable[[ChainResult, int], None]
-
-
-def _shortest_match(engine: Engine, entry: GuardEntry) -> int:
-    """The shortest text the entry's guard can match, if it says (keywords patterns do)."""
-    try:
-        guard = engine.guard_for(entry)
-    except Exception:  # a guard that cannot be built fails in the chain run, under its on_error
-        return 0
-    shortest = getattr(guard, "min_match_chars", 0)
-    return shortest if isinstance(shortest, int) else 0
-
-
-@dataclass
-class ChoiceState:
-    index: int
-    channels: dict[str, HoldBackBuffer] = field(default_factory=dict)
-    calls: CallBuffer | None = None
-    notes: list[str] = field(default_factory=list)
-    blocked: bool = False
-    finished: bool = False
 
 
 class StreamGuard:
@@ -98,7 +77,7 @@ class StreamGuard:
         self._gating = [(e, n) for e, n, g in zip(entries, names, gates, strict=True) if g]
         self._watching = [(e, n) for e, n, g in zip(entries, names, gates, strict=True) if not g]
         # At least the shortest text a gating guard's pattern can match (guards that can tell say so).
-        shortest = max((_shortest_match(engine, e) for e, _ in self._gating), default=0)
+        shortest = max((shortest_match(engine, e) for e, _ in self._gating), default=0)
         self._hold = max(policy.stream.hold_back_chars, shortest) if self._gating else 0
         self._step = min(self._hold, _CHECK_STEP_MAX)
 
