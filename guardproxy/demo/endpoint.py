@@ -4,6 +4,10 @@
 (delay, required key, simulated status), parses the JSON body and stamps the
 response headers the real API always sends. Route handlers only see a
 `DemoCall` and either return a response or raise `DemoRequestError`.
+
+What differs between the APIs the demo speaks (which header carries the key,
+what an error body looks like, which request-id header is sent) is one
+`WireConventions` value per API, so a handler never knows which API it serves.
 """
 
 from __future__ import annotations
@@ -106,7 +110,40 @@ Handler = Callable[[DemoCall], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def demo_endpoint(handler: Handler, recorder: DemoRecorder, *, parses_json: bool) -> Endpoint:
+def _own_error_response(error: DemoRequestError) -> Response:
+    return error.to_response()
+
+
+def _bearer_key_check(headers: Headers, required_key: str) -> None:
+    authorization = headers.get("authorization")
+    if authorization != f"Bearer {required_key}":
+        raise invalid_api_key_error(authorization)
+
+
+@dataclass(frozen=True)
+class WireConventions:
+    """How one API authenticates, shapes its errors and names its request id.
+
+    `check_key(headers, required_key)` raises when the request does not carry
+    `required_key` (from `x-demo-require-key`) where that API expects its key;
+    `error_response` turns any `DemoRequestError` into that API's error body.
+    """
+
+    check_key: Callable[[Headers, str], None] = _bearer_key_check
+    error_response: Callable[[DemoRequestError], Response] = _own_error_response
+    request_id_header: str = "x-request-id"
+
+
+OPENAI_CONVENTIONS = WireConventions()
+
+
+def demo_endpoint(
+    handler: Handler,
+    recorder: DemoRecorder,
+    *,
+    parses_json: bool,
+    conventions: WireConventions = OPENAI_CONVENTIONS,
+) -> Endpoint:
     """Wrap `handler` with recording, the `x-demo-*` controls and the standard headers."""
 
     async def endpoint(request: Request) -> Response:
@@ -124,13 +161,15 @@ def demo_endpoint(handler: Handler, recorder: DemoRecorder, *, parses_json: bool
         )
         try:
             await asyncio.sleep(milliseconds_header(request.headers, DELAY_HEADER))
-            _check_required_key(request.headers)
+            required_key = request.headers.get(REQUIRE_KEY_HEADER)
+            if required_key is not None:
+                conventions.check_key(request.headers, required_key)
             _raise_simulated_status(request.headers)
             body = _json_object(raw_body, parsed_json) if parses_json else {}
             response = await handler(DemoCall(request=request, body=body, recorder=recorder))
         except DemoRequestError as error:
-            response = error.to_response()
-        response.headers["x-request-id"] = "req_" + secrets.token_hex(16)
+            response = conventions.error_response(error)
+        response.headers[conventions.request_id_header] = "req_" + secrets.token_hex(16)
         response.headers["openai-processing-ms"] = str(int((time.monotonic() - started) * 1000))
         return response
 
@@ -178,16 +217,6 @@ def _lower_cased_headers(request: Request) -> dict[str, str]:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
-
-
-def _check_required_key(headers: Headers) -> None:
-    """Only `x-demo-require-key` makes the key matter; otherwise any key (or none) passes."""
-    required_key = headers.get(REQUIRE_KEY_HEADER)
-    if required_key is None:
-        return
-    authorization = headers.get("authorization")
-    if authorization != f"Bearer {required_key}":
-        raise invalid_api_key_error(authorization)
 
 
 def _raise_simulated_status(headers: Headers) -> None:

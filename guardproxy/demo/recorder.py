@@ -30,8 +30,9 @@ class RecordedRequest:
 class DemoRecorder:
     """Every request the demo upstream received, plus how its streams ended.
 
-    A stream counts as completed once `data: [DONE]` was handed to the server,
-    and as cancelled when it stopped before that (client disconnect).
+    A stream counts as completed once its last event (`data: [DONE]` for chat)
+    was handed to the server, and as cancelled when it stopped before that
+    (client disconnect).
     """
 
     requests: list[RecordedRequest] = field(default_factory=list)

@@ -47,15 +47,19 @@ def header_reply(headers: Mapping[str, str]) -> str | None:
     return headers.get(REPLY_HEADER)
 
 
+# Chat and Messages call a text part "text"; Responses says "input_text" or "output_text".
+_TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+
+
 def content_text(content: Any) -> str:
-    """Text of a message `content`: a string, or the `text` parts of a parts array."""
+    """Text of a message `content`: a string, or the text parts of a parts array."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         texts = [
             part["text"]
             for part in content
-            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+            if isinstance(part, dict) and part.get("type") in _TEXT_PART_TYPES and isinstance(part.get("text"), str)
         ]
         return " ".join(texts)
     return ""

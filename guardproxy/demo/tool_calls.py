@@ -1,4 +1,4 @@
-"""When and how the demo model answers a chat request with a function call.
+"""When and how the demo model answers with a function call (chat, Responses, Messages).
 
 The demo calls a tool whenever it is offered one and has not just received a
 tool result, so guard tests can exercise tool-call arguments deterministically:
@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,7 +59,29 @@ def plan_tool_call(request_body: dict[str, Any], user_text: str) -> PlannedToolC
     if isinstance(last_message, dict) and last_message.get("role") == "tool":
         return None
 
-    function = _chosen_function(tools, tool_choice)
+    functions: list[dict[str, Any]] = [
+        tool["function"] for tool in tools if isinstance(tool, dict) and isinstance(tool.get("function"), dict)
+    ]
+    if not functions:
+        raise invalid_parameter_error("tools", "Each tool must have a 'function' object.")
+    wanted_name: str | None = None
+    if isinstance(tool_choice, dict):
+        chosen = tool_choice.get("function")
+        wanted_name = str(chosen.get("name") if isinstance(chosen, dict) else None)
+    return plan_function_call(functions, wanted_name, user_text)
+
+
+def plan_function_call(
+    functions: Sequence[Mapping[str, Any]], wanted_name: str | None, user_text: str
+) -> PlannedToolCall:
+    """A call to the function named `wanted_name` (the first one when None).
+
+    Every API names its functions differently (`tools[].function` in chat, flat
+    tools in Responses, `input_schema` in Messages); callers hand over plain
+    `{"name", "parameters"}` mappings, so the arguments are chosen the same way
+    for all of them. An unknown `wanted_name` is a 400 naming `tool_choice`.
+    """
+    function = _chosen_function(functions, wanted_name)
     parameters = function.get("parameters")
     properties = parameters.get("properties") if isinstance(parameters, dict) else None
     arguments = {
@@ -76,17 +99,9 @@ def new_call_id() -> str:
     return "call_" + secrets.token_hex(12)
 
 
-def _chosen_function(tools: list[Any], tool_choice: Any) -> dict[str, Any]:
-    """The `function` definition named by `tool_choice`, else the first tool's."""
-    functions: list[dict[str, Any]] = [
-        tool["function"] for tool in tools if isinstance(tool, dict) and isinstance(tool.get("function"), dict)
-    ]
-    if not functions:
-        raise invalid_parameter_error("tools", "Each tool must have a 'function' object.")
-    if not isinstance(tool_choice, dict):
+def _chosen_function(functions: Sequence[Mapping[str, Any]], wanted_name: str | None) -> Mapping[str, Any]:
+    if wanted_name is None:
         return functions[0]
-    chosen = tool_choice.get("function")
-    wanted_name = chosen.get("name") if isinstance(chosen, dict) else None
     for function in functions:
         if function.get("name") == wanted_name:
             return function
