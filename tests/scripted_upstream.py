@@ -2,28 +2,52 @@
 
 The demo upstream (``guardproxy.demo``) plays a model; this one plays any answer
 shape a real API can give (reasoning text, refusals, legacy function calls,
-several choices), so the conformance tests can put text in every field. Every
-scripted answer is validated against the OpenAI SDK's own types before it is
-served, so a test cannot script an answer the real API would never give.
+several choices, Responses items, Anthropic content blocks), so the conformance
+tests can put text in every field. Every scripted answer and stream event is
+validated against the OpenAI or Anthropic SDK's own types before it is served,
+so a test cannot script an answer the real API would never give.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import typing
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from anthropic.types import ErrorResponse, Message, RawMessageStreamEvent
 from openai.types import Completion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response as ResponsesResponse
+from openai.types.responses import ResponseStreamEvent
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-_TYPES = {"chat.completion": ChatCompletion, "chat.completion.chunk": ChatCompletionChunk,
-          "text_completion": Completion}
+_OBJECT_TYPES: dict[str, type[BaseModel]] = {
+    "chat.completion": ChatCompletion,
+    "chat.completion.chunk": ChatCompletionChunk,
+    "text_completion": Completion,
+    "response": ResponsesResponse,
+}
+
+
+def _classes_by_type(union: Any) -> dict[str, type[BaseModel]]:
+    """Each member of a `type`-discriminated SDK union, by its `type` literal.
+
+    Validating against the one matching class (not the whole union) keeps a
+    failure's message about the event the test scripted, not ninety others.
+    """
+    members = typing.get_args(typing.get_args(union)[0])
+    return {typing.get_args(cls.model_fields["type"].annotation)[0]: cls for cls in members}
+
+
+_RESPONSES_EVENTS = _classes_by_type(ResponseStreamEvent)
+_ANTHROPIC_EVENTS = _classes_by_type(RawMessageStreamEvent)
 
 
 @dataclass
@@ -31,6 +55,7 @@ class Received:
     method: str
     path: str  # as it arrived on the wire (raw, not decoded)
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names, repeats joined with ", "
 
 
 @dataclass
@@ -43,11 +68,38 @@ class Answer:
 
 
 def validated(payload: Any) -> Any:
-    """``payload`` after checking it against the SDK's type for its ``object``."""
-    kind = _TYPES.get(payload.get("object")) if isinstance(payload, dict) else None
-    if kind is not None:
-        kind.model_validate(payload)
+    """``payload`` after checking it against the SDK type its ``object`` or ``type`` names.
+
+    OpenAI objects carry ``object``; Responses events a ``type`` starting with
+    ``response.`` (or ``error`` with a flat message); Anthropic messages and
+    events a ``type`` (``message``, ``message_start``, ..., ``ping``, ``error``
+    with an ``error`` object). Anything else (error bodies, ``{"ok": true}``)
+    passes unchecked.
+    """
+    if not isinstance(payload, dict):
+        return payload
+    kind, object_type = payload.get("type"), payload.get("object")
+    if object_type in _OBJECT_TYPES:
+        _OBJECT_TYPES[object_type].model_validate(payload)
+    elif kind == "message":
+        Message.model_validate(payload)
+    elif kind == "ping":
+        assert payload == {"type": "ping"}, f"a ping event carries nothing else: {payload}"
+    elif kind == "error" and isinstance(payload.get("error"), dict):
+        ErrorResponse.model_validate(payload)
+    elif isinstance(kind, str) and (kind.startswith("response.") or kind == "error"):
+        assert kind in _RESPONSES_EVENTS, f"no Responses stream event is called {kind!r}"
+        _RESPONSES_EVENTS[kind].model_validate(payload)
+    elif kind in _ANTHROPIC_EVENTS:
+        _ANTHROPIC_EVENTS[kind].model_validate(payload)
     return payload
+
+
+def _sse(event: Any) -> bytes:
+    """One SSE event; typed events (Responses, Anthropic) get their ``event:`` line first."""
+    data = event if isinstance(event, str) else json.dumps(event)
+    name = f"event: {event['type']}\n" if isinstance(event, dict) and "type" in event else ""
+    return f"{name}data: {data}\n\n".encode()
 
 
 @dataclass
@@ -72,16 +124,19 @@ class ScriptedUpstream:
 
     async def _endpoint(self, request: Request) -> Response:
         body = await request.body()
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        raw_path = request.scope.get("raw_path", b"").decode("latin-1")
         with self.lock:
-            self.received.append(Received(request.method, request.scope.get("raw_path", b"").decode("latin-1"), body))
+            self.received.append(Received(request.method, raw_path, body, headers))
             answer = self.answers.pop(0) if self.answers else Answer(json={"ok": True})
         if answer.events is None:
             return Response(json.dumps(answer.json).encode(), answer.status, media_type="application/json")
 
         def events() -> Iterator[bytes]:
             for event in answer.events or []:
-                data = event if isinstance(event, str) else json.dumps(event)
-                yield f"data: {data}\n\n".encode()
+                yield _sse(event)
 
         return StreamingResponse(events(), answer.status, media_type="text/event-stream")
 
@@ -104,3 +159,90 @@ def chat_chunk(index: int = 0, finish: str | None = None, **delta: Any) -> dict[
 
 def split(text: str, size: int = 3) -> list[str]:
     return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+# The Responses API (OpenAI): a `response` object and its typed event stream.
+
+def _output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def responses_answer(text: str | None = None, call: tuple[str, str] | None = None) -> dict[str, Any]:
+    """A completed ``response`` with one output item: a message saying ``text``, or,
+    when ``call`` = (name, arguments JSON) is given, a function call."""
+    if call is not None:
+        item: dict[str, Any] = {"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1",
+                                "name": call[0], "arguments": call[1]}
+    else:
+        item = {"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
+                "content": [_output_text(text or "")]}
+    return {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "m",
+            "output": [item], "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+            "error": None, "incomplete_details": None, "instructions": None, "metadata": {},
+            "temperature": 1.0, "top_p": 1.0,
+            "usage": {"input_tokens": 3, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                      "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 8}}
+
+
+def responses_events(pieces: Sequence[str] = (), call: tuple[str, Sequence[str]] | None = None) -> list[Any]:
+    """The whole stream the real API sends for a message of ``pieces`` (one delta each),
+    or for a function call when ``call`` = (name, argument pieces) is given;
+    ``sequence_number`` counts from 0."""
+    done = responses_answer("".join(pieces), (call[0], "".join(call[1])) if call else None)
+    item = done["output"][0]
+    started = {**done, "status": "in_progress", "output": [], "usage": None}
+    events: list[dict[str, Any]] = [{"type": "response.created", "response": started},
+                                    {"type": "response.in_progress", "response": started}]
+    if call is not None:
+        at = {"item_id": item["id"], "output_index": 0}
+        events += [{"type": "response.output_item.added", "output_index": 0,
+                    "item": {**item, "status": "in_progress", "arguments": ""}},
+                   *({"type": "response.function_call_arguments.delta", **at, "delta": p} for p in call[1]),
+                   {"type": "response.function_call_arguments.done", **at, "arguments": item["arguments"]}]
+    else:
+        at = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+        events += [{"type": "response.output_item.added", "output_index": 0,
+                    "item": {**item, "status": "in_progress", "content": []}},
+                   {"type": "response.content_part.added", **at, "part": _output_text("")},
+                   *({"type": "response.output_text.delta", **at, "delta": p, "logprobs": []} for p in pieces),
+                   {"type": "response.output_text.done", **at, "text": "".join(pieces), "logprobs": []},
+                   {"type": "response.content_part.done", **at, "part": item["content"][0]}]
+    events += [{"type": "response.output_item.done", "output_index": 0, "item": item},
+               {"type": "response.completed", "response": done}]
+    return [{**event, "sequence_number": number} for number, event in enumerate(events)]
+
+
+# The Messages API (Anthropic): a `message` and its typed event stream.
+
+def messages_answer(text: str | None = None, tool: tuple[str, dict[str, Any] | str] | None = None) -> dict[str, Any]:
+    """An assistant ``message`` with one block: text, or, when ``tool`` = (name, input as
+    a dict or JSON text) is given, a ``tool_use`` (stop_reason "tool_use")."""
+    if tool is not None:
+        tool_input = json.loads(tool[1]) if isinstance(tool[1], str) else tool[1]
+        block: dict[str, Any] = {"type": "tool_use", "id": "toolu_1", "name": tool[0], "input": tool_input}
+    else:
+        block = {"type": "text", "text": text or ""}
+    return {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [block],
+            "stop_reason": "tool_use" if tool else "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 3, "output_tokens": 5}}
+
+
+def messages_events(pieces: Sequence[str] = (), tool: tuple[str, Sequence[str]] | None = None) -> list[Any]:
+    """The whole stream the real API sends for a text of ``pieces`` (one text_delta each),
+    or for a tool_use when ``tool`` = (name, partial_json pieces) is given."""
+    done = messages_answer("".join(pieces), (tool[0], "".join(tool[1])) if tool else None)
+    started = {**done, "content": [], "stop_reason": None, "usage": {"input_tokens": 3, "output_tokens": 1}}
+    if tool is not None:
+        opening = {**done["content"][0], "input": {}}
+        deltas = [{"type": "input_json_delta", "partial_json": piece} for piece in tool[1]]
+    else:
+        opening = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in pieces]
+    return [{"type": "message_start", "message": started},
+            {"type": "content_block_start", "index": 0, "content_block": opening},
+            {"type": "ping"},
+            *({"type": "content_block_delta", "index": 0, "delta": delta} for delta in deltas),
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": done["stop_reason"], "stop_sequence": None},
+             "usage": {"output_tokens": 5}},
+            {"type": "message_stop"}]

@@ -50,7 +50,7 @@ async def responses(call: DemoCall) -> Response:
     input_tokens = _input_tokens(instructions, items)
     usage = {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens,
