@@ -2,7 +2,8 @@
 
 Anthropic routes answer every failure as `{"type": "error", "error": {"type",
 "message"}}`, the error type following from the status code, and take their key
-from `x-api-key`. Handlers raise the same `DemoRequestError` as everywhere else;
+from `x-api-key` or, as the anthropic SDK 2.x sends it, `Authorization: Bearer`
+(the real API accepts both). Handlers raise the same `DemoRequestError` as everywhere else;
 `ANTHROPIC_CONVENTIONS` renders it, so the anthropic SDK raises its own
 exception classes (`AuthenticationError`, `BadRequestError`, ...).
 """
@@ -50,9 +51,10 @@ def not_found_error() -> DemoRequestError:
 
 def _check_anthropic_key(headers: Headers, required_key: str) -> None:
     key = headers.get(API_KEY_HEADER)
-    if key is None:
+    authorization = headers.get("authorization")
+    if key is None and authorization is None:
         raise DemoRequestError(401, f"{API_KEY_HEADER} header is required")
-    if key != required_key:
+    if required_key not in (key, (authorization or "").removeprefix("Bearer ")):
         raise DemoRequestError(401, f"invalid {API_KEY_HEADER}")
 
 
