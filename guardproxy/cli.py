@@ -36,6 +36,18 @@ def _add_serve_flags(parser: argparse.ArgumentParser, demo: bool) -> None:
     parser.add_argument("--upstream-key-env", default=_env_default("upstream_key_env"), metavar="NAME",
                         help="environment variable holding the upstream API key; it replaces the client's "
                              "Authorization [GUARDPROXY_UPSTREAM_KEY_ENV]")
+    parser.add_argument("--anthropic-upstream", default=_env_default("anthropic_upstream"), metavar="URL",
+                        help="Anthropic Messages upstream, as the Anthropic SDK's base_url (no /v1): "
+                             "https://api.anthropic.com; unset: --upstream's origin [GUARDPROXY_ANTHROPIC_UPSTREAM]")
+    parser.add_argument("--anthropic-key-env", default=_env_default("anthropic_key_env"), metavar="NAME",
+                        help="environment variable holding the Anthropic key; it replaces the client's x-api-key "
+                             "[GUARDPROXY_ANTHROPIC_KEY_ENV]")
+    parser.add_argument("--azure-upstream", default=_env_default("azure_upstream"), metavar="URL",
+                        help="Azure OpenAI resource for /openai/deployments/... paths: "
+                             "https://RESOURCE.openai.azure.com [GUARDPROXY_AZURE_UPSTREAM]")
+    parser.add_argument("--azure-key-env", default=_env_default("azure_key_env"), metavar="NAME",
+                        help="environment variable holding the Azure key; it replaces the client's api-key "
+                             "[GUARDPROXY_AZURE_KEY_ENV]")
     parser.add_argument("--max-body-bytes", type=int, default=_env_default("max_body_bytes", int),
                         help="largest request body accepted (413 beyond) [GUARDPROXY_MAX_BODY_BYTES]")
     parser.add_argument("--upstream-timeout", type=float, default=_env_default("upstream_timeout", float),
@@ -79,6 +91,8 @@ def _settings(args: argparse.Namespace, upstream: str) -> Settings:
     return replace(
         _DEFAULTS.from_env(os.environ), upstream=upstream, policy=args.policy, host=args.host, port=args.port,
         workers=args.workers, upstream_key_env=args.upstream_key_env or None,
+        anthropic_upstream=args.anthropic_upstream or None, anthropic_key_env=args.anthropic_key_env or None,
+        azure_upstream=args.azure_upstream or None, azure_key_env=args.azure_key_env or None,
         max_body_bytes=args.max_body_bytes, upstream_timeout=args.upstream_timeout,
         guard_threads=args.guard_threads, log_level=args.log_level, metrics=args.metrics,
         trace_content=args.trace_content,

@@ -15,6 +15,10 @@ class Settings:
     port: int = 8080
     workers: int = 1
     upstream_key_env: str | None = None
+    anthropic_upstream: str | None = None  # the Anthropic SDK's base_url form, without /v1
+    anthropic_key_env: str | None = None
+    azure_upstream: str | None = None  # https://RESOURCE.openai.azure.com
+    azure_key_env: str | None = None
     max_body_bytes: int = 20 * 1024 * 1024
     upstream_timeout: float = 600.0
     connect_timeout: float = 10.0
@@ -29,15 +33,29 @@ class Settings:
     def upstream_base(self) -> str:
         return self.upstream.rstrip("/")
 
+    def upstream_base_of(self, upstream: str) -> str | None:
+        """The base URL of an upstream (openai, anthropic, azure). The Anthropic API goes to
+        ``--upstream``'s origin when ``--anthropic-upstream`` is not set, so a server that
+        speaks both (the demo, LiteLLM, vLLM) needs one flag; Azure's deployments need theirs."""
+        if upstream == "anthropic":
+            if self.anthropic_upstream:
+                return self.anthropic_upstream.rstrip("/")
+            return self.upstream_base.removesuffix("/v1")
+        if upstream == "azure":
+            return self.azure_upstream.rstrip("/") if self.azure_upstream else None
+        return self.upstream_base
+
     def upstream_key(self, environ: Mapping[str, str]) -> str | None:
         """The key that replaces the client's ``Authorization``, read from the
         variable the operator named (the key itself is never a flag)."""
-        if not self.upstream_key_env:
-            return None
-        key = environ.get(self.upstream_key_env)
-        if not key:
-            raise ValueError(f"--upstream-key-env names {self.upstream_key_env}, which is not set or empty")
-        return key
+        return _key(environ, self.upstream_key_env, "--upstream-key-env")
+
+    def upstream_keys(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """Per upstream (openai, anthropic, azure), the operator's key that replaces the client's."""
+        keys = {"openai": _key(environ, self.upstream_key_env, "--upstream-key-env"),
+                "anthropic": _key(environ, self.anthropic_key_env, "--anthropic-key-env"),
+                "azure": _key(environ, self.azure_key_env, "--azure-key-env")}
+        return {name: key for name, key in keys.items() if key is not None}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -54,7 +72,7 @@ class Settings:
             elif isinstance(default, float):
                 values[f.name] = float(raw)
             else:
-                values[f.name] = raw or None if f.name == "upstream_key_env" else raw
+                values[f.name] = raw or None if default is None else raw
         return cls(**values)  # type: ignore[arg-type]
 
     def to_env(self) -> dict[str, str]:
@@ -64,6 +82,15 @@ class Settings:
             if value is not None:
                 out[env_name(name)] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
+
+
+def _key(environ: Mapping[str, str], variable: str | None, flag: str) -> str | None:
+    if not variable:
+        return None
+    key = environ.get(variable)
+    if not key:
+        raise ValueError(f"{flag} names {variable}, which is not set or empty")
+    return key
 
 
 def env_name(field_name: str) -> str:

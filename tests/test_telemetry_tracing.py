@@ -55,7 +55,8 @@ def test_request_upstream_and_guard_spans() -> None:
     assert server.parent is not None and f"{server.parent.span_id:016x}" == CLIENT_SPAN
     assert dict(server.attributes or {}) == {
         "http.request.method": "POST", "url.path": "/v1/chat/completions", "guardproxy.route": "chat",
-        "gen_ai.operation.name": "chat", "http.response.status_code": 200, "guardproxy.verdict": "redacted",
+        "gen_ai.operation.name": "chat", "guardproxy.api": "chat", "gen_ai.provider.name": "openai",
+        "http.response.status_code": 200, "guardproxy.verdict": "redacted",
         "guardproxy.policy": "testpolicy@0123456789ab", "gen_ai.request.model": "GPT-4o-2024-08-06",
         "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 9,
         "gen_ai.usage.output_tokens": 3,

@@ -22,10 +22,10 @@ from guardproxy.engine.failures import describe_error
 from guardproxy.http.check_api import guardrails_check
 from guardproxy.http.paths import PathRejected, canonical_path
 from guardproxy.proxy.context import RequestContext
-from guardproxy.proxy.dialects import DIALECTS, GUARDED_PATHS
+from guardproxy.proxy.dialects import GUARDED_PATHS, Resolved, resolve
 from guardproxy.proxy.errors import error_reply
 from guardproxy.proxy.exchange import ClientDisconnected, Exchange
-from guardproxy.proxy.handlers import guarded, passthrough
+from guardproxy.proxy.handlers import guarded, own_error, passthrough
 from guardproxy.proxy.reply import Reply
 from guardproxy.proxy.response_watch import ResponseWatch
 from guardproxy.proxy.runtime import Runtime
@@ -46,17 +46,16 @@ class ProxyFront:
         self.runtime = runtime
 
     @staticmethod
-    def route(method: str, path: str) -> tuple[Handler, str] | None:
-        """The handler and route label of a canonical path, or None for the Starlette app."""
-        dialect = DIALECTS.get(path)
-        if dialect is not None:
-            return (guarded if method == "POST" else passthrough), (dialect.name if method == "POST"
-                                                                   else "passthrough")
+    def route(method: str, path: str, resolved: Resolved | None = None) -> tuple[Handler, str] | None:
+        """The handler and route label of a canonical path (and its dialect, if it has one),
+        or None for the Starlette app."""
+        if resolved is not None:
+            return (guarded, resolved.dialect.name) if method == "POST" else (passthrough, "passthrough")
         if path == CHECK_PATH:
             return (guardrails_check if method == "POST" else _check_method_not_allowed), "check"
         if path == "/v1/models" or path.startswith("/v1/models/"):
             return passthrough, "models"
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") or path.startswith("/openai/deployments/"):
             return passthrough, "passthrough"
         return None
 
@@ -70,7 +69,10 @@ class ProxyFront:
             await _send(error_reply(400, f"Invalid URL ({scope['method']}): {exc}.", "invalid_request_error",
                                     "invalid_path"), receive, send, None)
             return
-        routed = self.route(scope["method"], path)
+        resolved = resolve(path)
+        if resolved is not None:
+            path = resolved.path
+        routed = self.route(scope["method"], path, resolved)
         if routed is None:
             if path != scope["path"] and path in _OWN_PATHS:
                 scope = {**scope, "path": path}
@@ -79,9 +81,10 @@ class ProxyFront:
         handler, route = routed
         telemetry = self.runtime.telemetry
         trace = telemetry.start_trace(scope["method"], path, route, scope["headers"]) if telemetry.enabled else None
-        dialect = DIALECTS.get(path) if route not in ("passthrough", "models", "check") else None
+        dialect = resolved.dialect if resolved is not None and handler is guarded else None
         context = RequestContext(route, scope["method"], path, dialect, trace,
-                                 keep_texts=self.runtime.settings.trace_content == "redacted" and trace is not None)
+                                 keep_texts=self.runtime.settings.trace_content == "redacted" and trace is not None,
+                                 deployment=resolved.deployment if resolved is not None else None)
         watch = ResponseWatch(dialect) if telemetry.enabled and dialect is not None else None
         status = 500
         try:
@@ -90,10 +93,13 @@ class ProxyFront:
             except ClientDisconnected:
                 status = CLIENT_CLOSED
                 return
-            except Exception as exc:  # last line of defence: an OpenAI-style 500, never a traceback
+            except Exception as exc:  # last line of defence: a 500 in the API's shape, never a traceback
                 log.error("unhandled %s on %s %s", describe_error(exc), scope["method"], path)
-                reply = error_reply(500, "The proxy failed to handle this request.", "server_error", "proxy_error")
+                reply = own_error(context, 500, "The proxy failed to handle this request.", "server_error",
+                                  "proxy_error")
             status = reply.status
+            if dialect is not None:
+                reply.headers.append((b"x-guardproxy-api", dialect.name.encode()))
             try:
                 await _send(reply, receive, send, watch)
             except Exception as exc:  # the answer has started: nothing is left to send but the end

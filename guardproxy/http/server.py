@@ -37,7 +37,7 @@ def serve(settings: Settings) -> int:
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # "1 change detected" for any file in the directory
     configure_access_log()
     try:  # settings that would stop every worker, refused once here with a clear line instead
-        settings.upstream_key(os.environ)
+        settings.upstream_keys(os.environ)
         exporter = exporter_from_environment(os.environ)
     except ValueError as exc:
         print(f"guardproxy: {exc}", file=sys.stderr)

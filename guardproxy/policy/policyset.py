@@ -32,8 +32,10 @@ class RouteChoice:
         return self.policy.chains[self.chain_name]
 
 
-def _matches(match: Match, model: str | None, headers: Mapping[str, str], path: str) -> bool:
+def _matches(match: Match, model: str | None, headers: Mapping[str, str], path: str, api: str | None) -> bool:
     if match.model is not None and (model is None or not fnmatch.fnmatchcase(model, match.model)):
+        return False
+    if match.api is not None and (api is None or not fnmatch.fnmatchcase(api, match.api)):
         return False
     if match.path is not None and match.path != "*" and not fnmatch.fnmatchcase(path, match.path):
         return False
@@ -67,10 +69,10 @@ class PolicySet:
             return self.fallback
         return next((item.policy for item in self.policies if item.policy.name == name), None)
 
-    def select(self, model: str | None, headers: Mapping[str, str], path: str) -> RouteChoice:
-        """``headers`` must have lower-case names."""
+    def select(self, model: str | None, headers: Mapping[str, str], path: str, api: str | None = None) -> RouteChoice:
+        """``headers`` must have lower-case names; ``api`` is the dialect's name (``chat``, ``messages``, ...)."""
         for item in self.policies:
             for route in item.policy.routes:
-                if _matches(route.match, model, headers, path):
+                if _matches(route.match, model, headers, path, api):
                     return self._choice(item.policy, route.chain)
         return self._choice(self.fallback, "default")

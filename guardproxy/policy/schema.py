@@ -151,11 +151,12 @@ class Match(_Strict):
     model: str | None = None
     header: dict[str, str] = {}
     path: str | None = None
+    api: str | None = None  # chat, completions, embeddings, responses, messages, count_tokens, azure_chat, ...
 
     @model_validator(mode="after")
     def _not_empty(self) -> Match:
-        if self.model is None and not self.header and self.path is None:
-            raise ValueError("a match needs at least one of 'model', 'header' or 'path'")
+        if self.model is None and not self.header and self.path is None and self.api is None:
+            raise ValueError("a match needs at least one of 'model', 'header', 'path' or 'api'")
         return self
 
 

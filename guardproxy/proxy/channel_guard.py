@@ -41,7 +41,7 @@ from guardproxy.policy.schema import GuardEntry, Policy
 from guardproxy.proxy.dialects import CallBuffer, apply_texts
 from guardproxy.proxy.holdback import ChoiceState, HoldBackBuffer, shortest_match
 from guardproxy.proxy.restoration import Restorer
-from guardproxy.proxy.sse import comment
+from guardproxy.proxy.sse import SSEEvent, comment
 
 # After the first release, a gating check waits until this much (or the hold-back, if smaller) can
 # be released: fewer chain runs, while a long hold-back does not make releases wait twice as long.
@@ -79,6 +79,14 @@ class ChannelGuard:
         self._step = min(self._hold, _CHECK_STEP_MAX)
 
     def _path(self, index: int, name: str) -> tuple[PathPart, ...]:
+        raise NotImplementedError
+
+    async def process(self, event: SSEEvent) -> bytes:
+        """Bytes to send the client for one upstream event (possibly none)."""
+        raise NotImplementedError
+
+    async def finish(self) -> bytes:
+        """The upstream's stream ended: what is still to send."""
         raise NotImplementedError
 
     def _state(self, index: int, calls: CallBuffer | None = None) -> ChoiceState:

@@ -52,13 +52,14 @@ class Outcome(Protocol):
 
 
 class RequestContext:
-    __slots__ = ("_decisions", "_failures", "_output_while_upstream", "choice", "dialect", "keep_texts", "report",
-                 "trace")
+    __slots__ = ("_decisions", "_failures", "_output_while_upstream", "choice", "deployment", "dialect", "keep_texts",
+                 "report", "trace")
 
     def __init__(self, route: str, method: str, path: str, dialect: Dialect | None = None,
-                 trace: TraceHandle | None = None, keep_texts: bool = False) -> None:
+                 trace: TraceHandle | None = None, keep_texts: bool = False, deployment: str | None = None) -> None:
         self.report = RequestReport(next_request_id(), route, method, path, time.perf_counter())
         self.dialect = dialect
+        self.deployment = deployment  # Azure's deployment, which names the model
         self.trace = trace
         self.keep_texts = keep_texts
         self.choice: RouteChoice | None = None

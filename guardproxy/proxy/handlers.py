@@ -25,17 +25,24 @@ from guardproxy import json_codec
 from guardproxy.engine import ChainResult
 from guardproxy.guards import GuardContext, Segment, Stage
 from guardproxy.policy import RouteChoice
-from guardproxy.proxy.context import RequestContext
+from guardproxy.proxy.context import Outcome, RequestContext
 from guardproxy.proxy.decisions import log_decision, violations
-from guardproxy.proxy.dialects import ALL_CHOICES, Dialect, RequestShapeError, apply_texts
+from guardproxy.proxy.dialects import ALL_CHOICES, DIALECTS, Dialect, RequestShapeError, apply_texts
 from guardproxy.proxy.errors import ClientError, error_reply
 from guardproxy.proxy.exchange import Exchange, too_large
 from guardproxy.proxy.relay import close_upstream, relay_guarded, relay_raw
 from guardproxy.proxy.reply import RawHeaders, Reply, verdict_headers
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.runtime import Runtime
-from guardproxy.proxy.stream_guard import StreamGuard
-from guardproxy.proxy.upstream import UPSTREAM_ERRORS, classify_failure, request_headers, response_headers, url_path
+from guardproxy.proxy.stream_guards import new_stream_guard
+from guardproxy.proxy.upstream import (
+    KEY_HEADERS,
+    UPSTREAM_ERRORS,
+    classify_failure,
+    request_headers,
+    response_headers,
+    url_path,
+)
 
 log = logging.getLogger("guardproxy.proxy")
 
@@ -76,9 +83,50 @@ def take_extension(payload: dict[str, Any]) -> tuple[str, ...]:
     return tuple(documents)
 
 
-def upstream_url(runtime: Runtime, ex: Exchange) -> str:
-    path = url_path(ex.path.removeprefix("/v1"))
-    return runtime.settings.upstream_base + path + (f"?{ex.query}" if ex.query else "")
+_MESSAGES = DIALECTS["/v1/messages"]
+
+
+def upstream_of(context: RequestContext) -> str:
+    """openai, anthropic or azure: the guarded API's, else by the path's family."""
+    if context.dialect is not None:
+        return context.dialect.upstream
+    path = context.report.path
+    if path.startswith("/openai/deployments/"):
+        return "azure"
+    return "anthropic" if path.startswith("/v1/messages/") else "openai"
+
+
+def shape_of(context: RequestContext) -> Dialect | None:
+    """The dialect whose error shape the proxy's own errors take on this path."""
+    if context.dialect is not None:
+        return context.dialect
+    return _MESSAGES if context.report.path.startswith("/v1/messages/") else None
+
+
+def own_error(context: RequestContext, status: int, message: str, type_: str, code: str | None = None,
+              param: str | None = None, headers: RawHeaders | None = None) -> Reply:
+    shape = shape_of(context)
+    if shape is None:
+        return error_reply(status, message, type_, code, param, headers)
+    return shape.error_reply(status, message, type_, code, param, headers)
+
+
+def upstream_url(runtime: Runtime, ex: Exchange, upstream: str) -> str:
+    base = runtime.settings.upstream_base_of(upstream)
+    assert base is not None, "requests for an upstream that is not configured are refused before"
+    path = url_path(ex.path if upstream == "azure" else ex.path.removeprefix("/v1"))
+    if upstream == "anthropic" and runtime.settings.anthropic_upstream:
+        path = url_path(ex.path)  # the Anthropic SDK's base_url has no /v1
+    return base + path + (f"?{ex.query}" if ex.query else "")
+
+
+def unconfigured(runtime: Runtime, context: RequestContext, headers: RawHeaders) -> Reply | None:
+    """A 404 for a path whose upstream the operator did not configure (Azure's deployments)."""
+    if runtime.settings.upstream_base_of(upstream_of(context)) is not None:
+        return None
+    return own_error(context, 404, f"The proxy has no Azure upstream for {context.report.path}: start it with "
+                     "--azure-upstream https://RESOURCE.openai.azure.com.", "invalid_request_error", "unknown_url",
+                     headers=headers)
 
 
 async def send_upstream(
@@ -88,7 +136,8 @@ async def send_upstream(
     """``body``: bytes, the client's body streamed through, or None for none. ``reads_body``:
     the proxy reads the answer, so it asks for it uncompressed and decodes it if it comes
     compressed anyway."""
-    headers = request_headers(ex.headers, runtime.upstream_key)
+    upstream_name = upstream_of(context)
+    headers = request_headers(ex.headers, runtime.upstream_keys.get(upstream_name), KEY_HEADERS[upstream_name])
     if reads_body:
         headers = [(n, v) for n, v in headers if n.lower() != "accept-encoding"] + [("accept-encoding", "identity")]
     trace_headers = context.upstream_sending(ex.method)
@@ -96,7 +145,7 @@ async def send_upstream(
         headers = [(n, v) for n, v in headers if n.lower() not in trace_headers] + list(trace_headers.items())
     assert runtime.session is not None, "the relay session is created in the app's lifespan"
     upstream = await runtime.session.request(
-        ex.method, upstream_url(runtime, ex), headers=headers, data=body,
+        ex.method, upstream_url(runtime, ex, upstream_name), headers=headers, data=body,
         allow_redirects=False, auto_decompress=reads_body,
     )
     context.upstream_answered(upstream.status)
@@ -107,7 +156,7 @@ def upstream_failure(exc: BaseException, headers: RawHeaders, context: RequestCo
     context.upstream_failed(exc)
     failure = classify_failure(exc)
     log.warning("upstream request failed: %s -> %d", type(exc).__name__, failure.status)
-    return error_reply(failure.status, failure.message, "upstream_error", failure.code, headers=headers)
+    return own_error(context, failure.status, failure.message, "upstream_error", failure.code, headers=headers)
 
 
 def _is_sse(upstream: aiohttp.ClientResponse) -> bool:
@@ -173,12 +222,16 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
         if has_extension:
             documents = take_extension(payload)
     except ClientError as exc:
-        choice = policies.select(None, headers, ex.path)
-        context.routed(choice, None)
-        return exc.reply(verdict_headers("pass", choice.tag))
-    model = payload.get("model") if isinstance(payload.get("model"), str) else None
-    choice = policies.select(model, headers, ex.path)
+        choice = policies.select(context.deployment, headers, ex.path, dialect.name)
+        context.routed(choice, context.deployment)
+        return dialect.error_reply(exc.status, exc.message, "invalid_request_error", exc.code, exc.param,
+                                   verdict_headers("pass", choice.tag))
+    model = payload.get("model") if isinstance(payload.get("model"), str) else context.deployment
+    choice = policies.select(model, headers, ex.path, dialect.name)
     context.routed(choice, model)
+    missing = unconfigured(runtime, context, verdict_headers("pass", choice.tag))
+    if missing is not None:
+        return missing
     output_entries = choice.chain.output if dialect.guards_output else []
     checked: ChainResult | None = None
     restorer = _NO_RESTORING
@@ -211,7 +264,7 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
     else:
         prompt = tuple(dialect.request_segments(payload))
     out_context = _guard_context(runtime, ex, dialect, "output", model, documents, prompt)
-    if _is_sse(upstream) and dialect.stream_shape is not None:
+    if _is_sse(upstream) and dialect.stream_family is not None:
         return _guarded_stream(runtime, upstream, choice, context, out_context, restorer,
                                dialect.choice_count(payload))
     return await _guarded_json(runtime, upstream, choice, context, out_context, restorer)
@@ -222,10 +275,10 @@ def _guarded_stream(
     guard_context: GuardContext, restorer: Restorer, choices: int,
 ) -> Reply:
     assert context.dialect is not None
-    guard = StreamGuard(runtime.engine, choice.policy, choice.chain.output, guard_context, context.dialect,
-                        restorer, choices, on_run=context.chain_ran)
+    guard = new_stream_guard(runtime.engine, choice.policy, choice.chain.output, guard_context, context.dialect,
+                             restorer, choices, on_run=context.chain_ran)
 
-    def done(finished: StreamGuard) -> None:
+    def done(finished: Outcome) -> None:
         context.stage_done("output", finished)
         log_decision(choice, "output", finished)
 
@@ -257,9 +310,9 @@ async def _guarded_json(
         payload = None
     if not isinstance(payload, dict):
         log.warning("upstream answered %d with a body that is not a JSON object; withheld", upstream.status)
-        return error_reply(502, "The upstream's answer could not be checked: it is not a JSON object.",
-                           "upstream_error", "bad_upstream_answer",
-                           headers=verdict_headers(context.verdict, choice.tag))
+        return dialect.error_reply(502, "The upstream's answer could not be checked: it is not a JSON object.",
+                                   "upstream_error", "bad_upstream_answer",
+                                   headers=verdict_headers(context.verdict, choice.tag))
     result = await _run_stage(runtime, context, choice, "output", dialect.response_segments(payload), guard_context)
     restorer.restore_result(result)
     rewrites = result.rewrites()
@@ -287,25 +340,30 @@ def _relayed_unguarded(choice: RouteChoice, method: str, path: str) -> bool:
 
 async def passthrough(runtime: Runtime, ex: Exchange, context: RequestContext) -> Reply:
     """Any other path: relayed untouched, or refused."""
-    choice = runtime.policies.select(None, dict(ex.headers), ex.path)
+    choice = runtime.policies.select(None, dict(ex.headers), ex.path, "passthrough")
     context.routed(choice, None)
     headers = verdict_headers("pass", choice.tag)
     if not _relayed_unguarded(choice, ex.method, ex.path):
-        return error_reply(404, f"Invalid URL ({ex.method} {ex.path}): the proxy does not guard this path and "
-                           "its policy does not list it in 'passthrough'.", "invalid_request_error",
-                           "unknown_url", headers=headers)
+        return own_error(context, 404, f"Invalid URL ({ex.method} {ex.path}): the proxy does not guard this path "
+                         "and its policy does not list it in 'passthrough'.", "invalid_request_error",
+                         "unknown_url", headers=headers)
+    missing = unconfigured(runtime, context, headers)
+    if missing is not None:
+        return missing
     limit = runtime.settings.max_body_bytes
     if ex.declared_too_large(limit):
-        return too_large(limit).reply(headers)
+        exc = too_large(limit)
+        return own_error(context, exc.status, exc.message, "invalid_request_error", exc.code, headers=headers)
     has_body = ex.method not in ("GET", "HEAD", "DELETE", "OPTIONS")
     try:
         upstream = await send_upstream(runtime, ex, context, ex.stream(limit) if has_body else None,
                                        reads_body=False)
     except ClientError as exc:  # the client's upload passed the limit while it was being relayed
-        return exc.reply(headers)
+        return own_error(context, exc.status, exc.message, "invalid_request_error", exc.code, headers=headers)
     except UPSTREAM_ERRORS as exc:
         cause = exc.__cause__ or exc.__context__
         if isinstance(cause, ClientError):
-            return cause.reply(headers)
+            return own_error(context, cause.status, cause.message, "invalid_request_error", cause.code,
+                             headers=headers)
         return upstream_failure(exc, headers, context)
     return await relay_reply(upstream, headers, context, body_done=ex.body_done or not has_body)

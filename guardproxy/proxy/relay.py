@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
+from guardproxy.proxy.channel_guard import ChannelGuard
 from guardproxy.proxy.context import RequestContext
 from guardproxy.proxy.errors import error_body
 from guardproxy.proxy.sse import SSEDecoder, SSEEvent, encode_data
-from guardproxy.proxy.stream_guard import StreamGuard
 from guardproxy.proxy.upstream import UPSTREAM_ERRORS, classify_failure
 
 log = logging.getLogger("guardproxy.relay")
@@ -34,6 +34,8 @@ def _midstream_error(exc: BaseException, context: RequestContext) -> bytes:
     context.upstream_failed(exc)
     failure = classify_failure(exc)
     log.warning("upstream stream broke after the response started: %s", type(exc).__name__)
+    if context.dialect is not None:
+        return context.dialect.stream_error(failure.status, failure.message, "upstream_error", failure.code)
     return encode_data(error_body(failure.message, "upstream_error", failure.code))
 
 
@@ -53,7 +55,7 @@ async def relay_raw(response: aiohttp.ClientResponse, sse: bool, context: Reques
         close_upstream(response)
 
 
-async def _timed_process(guard: StreamGuard, event: SSEEvent, context: RequestContext) -> bytes:
+async def _timed_process(guard: ChannelGuard, event: SSEEvent, context: RequestContext) -> bytes:
     started = time.perf_counter()
     out = await guard.process(event)
     context.add_output_time(time.perf_counter() - started)
@@ -61,7 +63,7 @@ async def _timed_process(guard: StreamGuard, event: SSEEvent, context: RequestCo
 
 
 async def relay_guarded(
-    response: aiohttp.ClientResponse, guard: StreamGuard, on_done: Callable[[StreamGuard], None],
+    response: aiohttp.ClientResponse, guard: ChannelGuard, on_done: Callable[[ChannelGuard], None],
     context: RequestContext,
 ) -> AsyncIterator[bytes]:
     """SSE events through the streamed output stage, whose time is noted as the proxy's overhead."""
@@ -88,7 +90,9 @@ async def relay_guarded(
         yield _midstream_error(exc, context)
     except ValueError as exc:  # an oversized event
         log.warning("upstream stream rejected: %s", exc)
-        yield encode_data(error_body("The upstream stream could not be relayed.", "upstream_error", "bad_stream"))
+        message = "The upstream stream could not be relayed."
+        yield (context.dialect.stream_error(502, message, "upstream_error", "bad_stream") if context.dialect
+               else encode_data(error_body(message, "upstream_error", "bad_stream")))
     finally:
         guard.cancel_checks()
         context.upstream_finished()

@@ -24,9 +24,11 @@ log = logging.getLogger("guardproxy.policy")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, upstream_key: str | None, telemetry: Telemetry | None = None) -> None:
+    def __init__(self, settings: Settings, upstream_keys: dict[str, str] | None = None,
+                 telemetry: Telemetry | None = None) -> None:
         self.settings = settings
-        self.upstream_key = upstream_key
+        self.upstream_keys = upstream_keys or {}  # per upstream (openai, anthropic, azure): the operator's key
+        self.upstream_key = self.upstream_keys.get("openai")
         self.telemetry = telemetry or Telemetry.disabled()
         self.engine = Engine(settings.guard_threads)
         self._client: httpx.AsyncClient | None = None

@@ -83,3 +83,8 @@ DONE = b"data: [DONE]\n\n"
 
 def comment(text: str) -> bytes:
     return b": " + text.encode() + b"\n\n"
+
+
+def encode_event(name: str, payload: Any) -> bytes:
+    """A named event (``event:`` line, then ``data:``), as the Responses and Anthropic APIs stream them."""
+    return b"event: " + name.encode() + b"\n" + encode_data(payload)

@@ -55,21 +55,29 @@ def _listed_in_connection(headers: Iterable[tuple[str, str]]) -> set[str]:
     return named
 
 
-def request_headers(incoming: Iterable[tuple[str, str]], upstream_key: str | None) -> list[tuple[str, str]]:
+# Where each upstream takes its key: OpenAI's Authorization, Anthropic's x-api-key, Azure's api-key.
+KEY_HEADERS = {"openai": "authorization", "anthropic": "x-api-key", "azure": "api-key"}
+_CLIENT_KEYS = frozenset(KEY_HEADERS.values())
+
+
+def request_headers(incoming: Iterable[tuple[str, str]], upstream_key: str | None,
+                    key_header: str = "authorization") -> list[tuple[str, str]]:
     """Headers to send upstream: the client's, minus hop-by-hop, host, content-length
-    and the proxy's own; ``Authorization`` replaced when the operator set a key."""
+    and the proxy's own. When the operator set a key, every key the client sent
+    (``Authorization``, ``x-api-key``, ``api-key``) is dropped and the operator's goes
+    in ``key_header``."""
     items = list(incoming)
     drop = _REQUEST_DROP | _listed_in_connection(items) if any(n.lower() == "connection" for n, _ in items) \
         else _REQUEST_DROP
     if upstream_key is not None:
-        drop = drop | {"authorization"}
+        drop = drop | _CLIENT_KEYS
     out = []
     for name, value in items:
         lowered = name.lower()
         if lowered not in drop and not lowered.startswith(OWN_PREFIX):
             out.append((name, value))
     if upstream_key is not None:
-        out.append(("authorization", f"Bearer {upstream_key}"))
+        out.append((key_header, f"Bearer {upstream_key}" if key_header == "authorization" else upstream_key))
     return out
 
 

@@ -34,7 +34,13 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from guardproxy.telemetry.report import GuardRunReport, RequestReport
 
 TRACE_CONTENT_MODES = ("off", "redacted")
-OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
+# Per API (the route label): OpenTelemetry's gen_ai.operation.name and gen_ai.provider.name.
+OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings", "responses": "chat",
+              "messages": "chat", "azure_chat": "chat", "azure_completions": "text_completion",
+              "azure_embeddings": "embeddings"}
+PROVIDERS = {"messages": "anthropic", "count_tokens": "anthropic", "azure_chat": "azure.ai.openai",
+             "azure_completions": "azure.ai.openai", "azure_embeddings": "azure.ai.openai"}
+GUARDED_APIS = frozenset({*OPERATIONS, "count_tokens"})
 GRPC_EXTRA_HINT = "pip install 'guardproxy[otlp-grpc]'"
 _PROPAGATOR = TraceContextTextMapPropagator()
 _CARRIED_HEADERS = (b"traceparent", b"tracestate")
@@ -106,6 +112,9 @@ class Tracing:
         attributes: dict[str, str] = {"http.request.method": method, "url.path": path, "guardproxy.route": route}
         if operation:
             attributes["gen_ai.operation.name"] = operation
+        if route in GUARDED_APIS:
+            attributes["guardproxy.api"] = route
+            attributes["gen_ai.provider.name"] = PROVIDERS.get(route, "openai")
         span = self.tracer.start_span(f"{operation or route} guardproxy", _PROPAGATOR.extract(carrier),
                                       SpanKind.SERVER, attributes=attributes)
         return RequestTrace(self, span, operation)

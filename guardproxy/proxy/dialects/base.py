@@ -6,6 +6,11 @@ stream; and how usage is read. Extraction, rewriting, streaming, block rendering
 and telemetry all ask the dialect; no other module knows a field name. Adding an
 API is adding one module to ``dialects/`` and one line to its table.
 
+Each dialect also names its upstream (``openai``, ``anthropic`` or ``azure``), its
+error shape (``error_reply``, ``stream_error``) and its stream family: the
+choice-based APIs stream through ``stream_guard.py``, the Responses API through
+``responses_stream.py``, Anthropic Messages through ``messages_stream.py``.
+
 The choice-based APIs (chat and text completions) share ``ChoiceStreamShape``:
 a stream chunk carries ``choices``, each with an ``index``, text fields that
 stream (held back and checked as they arrive), call fields whose arguments are
@@ -21,8 +26,9 @@ from functools import cached_property
 from typing import Any, ClassVar, Protocol
 
 from guardproxy.guards.base import PathPart, Segment
-from guardproxy.proxy.errors import error_reply
+from guardproxy.proxy.errors import error_body, error_reply
 from guardproxy.proxy.reply import RawHeaders, Reply
+from guardproxy.proxy.sse import encode_data
 
 ALL_CHOICES = -1  # a block that no single choice caused (a failing guard): every choice is withheld
 
@@ -84,8 +90,11 @@ class Dialect:
     """One API shape. Subclasses set the class attributes and override the methods
     that apply; the defaults describe an API with input text only."""
 
-    name: ClassVar[str]  # the route label in metrics and logs
+    name: ClassVar[str]  # the API: the route label in metrics, logs, traces and the verdict headers
     path: ClassVar[str]  # the canonical path it is served on
+    upstream: ClassVar[str] = "openai"  # which upstream it goes to: openai, anthropic or azure
+    provider: ClassVar[str] = "openai"  # OpenTelemetry's gen_ai.provider.name
+    stream_family: ClassVar[str | None] = None  # choices, responses or messages: who guards its streams
     operation: ClassVar[str | None] = None  # OpenTelemetry's gen_ai.operation.name
     required: ClassVar[str]  # a request key without which the request is refused
     guards_output: ClassVar[bool] = False
@@ -109,6 +118,15 @@ class Dialect:
         n = payload.get("n")
         return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
 
+    def error_reply(self, status: int, message: str, type_: str, code: str | None = None, param: str | None = None,
+                    headers: RawHeaders | None = None, **extra: Any) -> Reply:
+        """An error the proxy itself answers on this API, in the API's own error shape."""
+        return error_reply(status, message, type_, code, param, headers, **extra)
+
+    def stream_error(self, status: int, message: str, type_: str, code: str) -> bytes:
+        """The event that ends a stream which broke after it started."""
+        return encode_data(error_body(message, type_, code))
+
     @staticmethod
     def choice_of(segment: Segment) -> int:
         """The choice a response segment belongs to."""
@@ -118,8 +136,8 @@ class Dialect:
     def input_blocked(self, message: str, details: dict[str, Any], headers: RawHeaders) -> Reply:
         """The answer to a request whose input a guard blocked: 400 in the OpenAI error
         shape, with the guardrail's details (policy, chain, which guards fired)."""
-        return error_reply(400, message, "guardrail_violation", "policy_violation", None, headers,
-                           guardrail=details)
+        return self.error_reply(400, message, "guardrail_violation", "policy_violation", None, headers,
+                                guardrail=details)
 
     def call_buffer(self) -> CallBuffer | None:
         """A new buffer for one streamed choice's calls, if the API streams calls."""

@@ -56,6 +56,7 @@ class ChatDialect(Dialect):
     operation = "chat"
     required = "messages"
     guards_output = True
+    stream_family = "choices"
     stream_shape: ClassVar[ChoiceStreamShape | None] = ChoiceStreamShape("delta", TEXT_FIELDS, calls=True)
 
 

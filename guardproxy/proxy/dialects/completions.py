@@ -15,6 +15,7 @@ class CompletionsDialect(Dialect):
     operation = "text_completion"
     required = "prompt"
     guards_output = True
+    stream_family = "choices"
     stream_shape: ClassVar[ChoiceStreamShape | None] = ChoiceStreamShape(None, ("text",), calls=False)
 
     def request_segments(self, payload: dict[str, Any]) -> list[Segment]:

@@ -1,0 +1,269 @@
+"""The streamed output stage of the Responses API (``stream: true`` on ``/v1/responses``).
+
+Each ``output_text`` (or ``refusal``) part of each output item is a channel of
+``channel_guard.py``: its ``response.output_text.delta`` events are released
+behind the hold-back, as chat's deltas are. A ``function_call`` item's argument
+deltas are held whole until ``response.function_call_arguments.done``, checked as
+one, and sent as one delta. The ``.done`` events, ``response.output_item.done``
+and the final ``response.completed`` carry whole texts, so they are rewritten to
+the text actually released: the client's accumulated text and the final response
+always agree. Text that arrives only in a ``.done`` event or in the final
+response (never as deltas) is checked there before it leaves.
+
+The Responses API is one answer, not a set of choices: a block ends the stream
+with ``response.incomplete`` (``incomplete_details: {"reason": "content_filter"}``)
+whose output holds only what had been released. The proxy numbers the events it
+sends (``sequence_number``), since it adds and drops some.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from guardproxy.engine import Engine
+from guardproxy.guards import GuardContext
+from guardproxy.guards.base import PathPart
+from guardproxy.policy.schema import GuardEntry, Policy
+from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard
+from guardproxy.proxy.dialects.json_paths import argument_segments
+from guardproxy.proxy.restoration import Restorer
+from guardproxy.proxy.sse import SSEEvent, encode_event
+
+_TEXT_EVENTS = {"response.output_text.delta": "text", "response.refusal.delta": "refusal"}
+_DONE_EVENTS = {"response.output_text.done": "text", "response.refusal.done": "refusal"}
+_PART_FIELDS = {"output_text": "text", "refusal": "refusal"}
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def _channel(output_index: Any, content_index: Any, field: str) -> str:
+    return f"{output_index}:{content_index}:{field}"
+
+
+class ResponsesStreamGuard(ChannelGuard):
+    def __init__(
+        self, engine: Engine, policy: Policy, entries: Sequence[GuardEntry], context: GuardContext,
+        restorer: Restorer | None = None, on_run: ChainRan | None = None,
+    ) -> None:
+        super().__init__(engine, policy, entries, context, restorer, on_run)
+        self._answer = self._state(0)
+        self._sequence = 0
+        self._response: dict[str, Any] = {}  # the latest lifecycle snapshot (created, in_progress)
+        self._items: dict[int, dict[str, Any]] = {}  # output items as the client knows them
+        self._sent: dict[str, str] = {}  # per channel: the text released
+        self._arguments: dict[int, str] = {}  # per function_call item: deltas held
+        self._checked: dict[int, str] = {}  # per function_call item: the arguments released
+        self._closed: set[str] = set()  # channels ended
+        self._noted = False
+
+    def _path(self, index: int, name: str) -> tuple[PathPart, ...]:
+        output_index, content_index, field = name.split(":")
+        return ("output", int(output_index), "content", int(content_index), field)
+
+    def _emit(self, payload: dict[str, Any]) -> bytes:
+        payload["sequence_number"] = self._sequence
+        self._sequence += 1
+        return encode_event(str(payload.get("type")), payload)
+
+    async def process(self, event: SSEEvent) -> bytes:
+        if self.ended:
+            return b""
+        payload = event.json()
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            return event.raw  # comments, keep-alives, [DONE]
+        kind = payload["type"]
+        if kind in _TEXT_EVENTS:
+            return await self._text_delta(payload, _TEXT_EVENTS[kind])
+        if kind in _DONE_EVENTS:
+            return await self._text_done(payload, _DONE_EVENTS[kind])
+        if kind == "response.function_call_arguments.delta":
+            index = payload.get("output_index")
+            if isinstance(index, int):
+                self._arguments[index] = self._arguments.get(index, "") + str(payload.get("delta") or "")
+            return b""
+        if kind == "response.function_call_arguments.done":
+            return await self._arguments_done(payload)
+        if kind == "response.content_part.done":
+            return await self._part_done(payload)
+        if kind == "response.content_part.added":
+            self._add_part(payload)
+        if kind in ("response.output_item.added", "response.output_item.done"):
+            index, item = payload.get("output_index"), payload.get("item")
+            if isinstance(index, int) and isinstance(item, dict):
+                before = b""
+                if kind == "response.output_item.done":
+                    settled = await self._settle_item(index, item)
+                    if settled is None:
+                        return self._incomplete()
+                    before = settled
+                self._items[index] = copy.deepcopy(item)
+                return before + self._emit(payload)
+        elif kind in _TERMINAL:
+            return await self._terminal(payload)
+        elif isinstance(payload.get("response"), dict):
+            self._response = payload["response"]
+        return self._emit(payload)
+
+    def _add_part(self, payload: dict[str, Any]) -> None:
+        item = self._items.get(payload.get("output_index"))  # type: ignore[arg-type]
+        index, part = payload.get("content_index"), payload.get("part")
+        if item is not None and isinstance(item.get("content"), list) and isinstance(index, int) \
+                and isinstance(part, dict) and index == len(item["content"]):
+            item["content"].append(copy.deepcopy(part))
+
+    async def _text_delta(self, payload: dict[str, Any], field: str) -> bytes:
+        name = _channel(payload.get("output_index"), payload.get("content_index"), field)
+        piece = await self.feed(self._answer, name, str(payload.get("delta") or ""), final=False)
+        if self._answer.blocked:
+            return self._incomplete()
+        if not piece:
+            return b""
+        self._sent[name] = self._sent.get(name, "") + piece
+        if piece != payload.get("delta") and "logprobs" in payload:
+            payload["logprobs"] = []  # the tokens' log probabilities no longer match the text
+        return self._emit({**payload, "delta": piece})
+
+    async def _finish_channel(self, name: str, whole: str | None, payload: dict[str, Any], field: str) -> bytes:
+        """End a channel: what is held (and any of ``whole`` that never came as deltas) is
+        checked and released, with the notes of ``annotate`` on the first text part."""
+        buffer = self._answer.channels.get(name)
+        received = buffer.text if buffer is not None else ""
+        rest = whole[len(received):] if isinstance(whole, str) and whole.startswith(received) else ""
+        if name in self._closed and not rest:
+            return b""
+        self._closed.add(name)
+        piece = await self.feed(self._answer, name, rest, final=True)
+        if self._answer.blocked:
+            return b""
+        if field == "text" and self._answer.notes and not self._noted:
+            piece += "\n\n" + "\n".join(self._answer.notes)
+            self._noted = True
+        self._sent[name] = self._sent.get(name, "") + piece
+        if not piece:
+            return b""
+        delta_type = "response.output_text.delta" if field == "text" else "response.refusal.delta"
+        delta: dict[str, Any] = {"type": delta_type, "item_id": payload.get("item_id"),
+                                 "output_index": payload.get("output_index"),
+                                 "content_index": payload.get("content_index"), "delta": piece}
+        if field == "text":
+            delta["logprobs"] = []
+        return self._emit(delta)
+
+    async def _text_done(self, payload: dict[str, Any], field: str) -> bytes:
+        name = _channel(payload.get("output_index"), payload.get("content_index"), field)
+        out = await self._finish_channel(name, payload.get(field), payload, field)
+        if self._answer.blocked:
+            return self._incomplete()
+        return out + self._emit({**payload, field: self._sent.get(name, "")})
+
+    async def _part_done(self, payload: dict[str, Any]) -> bytes:
+        part = payload.get("part")
+        field = _PART_FIELDS.get(str(part.get("type"))) if isinstance(part, dict) else None
+        out = b""
+        if isinstance(part, dict) and field is not None:
+            name = _channel(payload.get("output_index"), payload.get("content_index"), field)
+            out = await self._finish_channel(name, part.get(field), {**payload, "item_id": payload.get("item_id")},
+                                             field)
+            if self._answer.blocked:
+                return self._incomplete()
+            part[field] = self._sent.get(name, "")
+        return out + self._emit(payload)
+
+    async def _check_arguments(self, index: int, arguments: str) -> str | None:
+        """The arguments as released, checked once; None when they are blocked."""
+        if index in self._checked:
+            return self._checked[index]
+        holder = {"arguments": arguments}
+        result = await self.check_whole(list(argument_segments(arguments, ("arguments",), "assistant")),
+                                        self._answer)
+        if result is None:
+            return None
+        self.rewrite(holder, result)
+        self._checked[index] = holder["arguments"]
+        return holder["arguments"]
+
+    async def _arguments_done(self, payload: dict[str, Any]) -> bytes:
+        index = payload.get("output_index")
+        if not isinstance(index, int):
+            return self._emit(payload)
+        arguments = payload.get("arguments")
+        whole = arguments if isinstance(arguments, str) else self._arguments.get(index, "")
+        checked = await self._check_arguments(index, whole)
+        if checked is None:
+            return self._incomplete()
+        delta = {"type": "response.function_call_arguments.delta", "item_id": payload.get("item_id"),
+                 "output_index": index, "delta": checked}
+        return (self._emit(delta) if checked else b"") + self._emit({**payload, "arguments": checked})
+
+    async def _settle_item(self, index: int, item: dict[str, Any]) -> bytes | None:
+        """Rewrite a whole output item to what was released, checking any text in it that
+        never came as deltas: the delta events for that text, or None when it is blocked."""
+        out = b""
+        if item.get("type") == "message" and isinstance(item.get("content"), list):
+            for content_index, part in enumerate(item["content"]):
+                field = _PART_FIELDS.get(str(part.get("type"))) if isinstance(part, dict) else None
+                if field is None:
+                    continue
+                name = _channel(index, content_index, field)
+                where = {"item_id": item.get("id"), "output_index": index, "content_index": content_index}
+                out += await self._finish_channel(name, part.get(field), where, field)
+                if self._answer.blocked:
+                    return None
+                part[field] = self._sent.get(name, "")
+        elif item.get("type") == "function_call" and isinstance(item.get("arguments"), str):
+            checked = await self._check_arguments(index, item["arguments"])
+            if checked is None:
+                return None
+            item["arguments"] = checked
+        return out
+
+    async def _terminal(self, payload: dict[str, Any]) -> bytes:
+        response = payload.get("response")
+        out = b""
+        if isinstance(response, dict) and isinstance(response.get("output"), list):
+            for index, item in enumerate(response["output"]):
+                settled = await self._settle_item(index, item) if isinstance(item, dict) else b""
+                if settled is None:
+                    return out + self._incomplete()
+                out += settled
+        out += self.trailer() + self._emit(payload)
+        self.ended = True
+        return out
+
+    def _incomplete(self) -> bytes:
+        """End the stream: the response as released so far, incomplete for a content filter."""
+        response = copy.deepcopy(self._response)
+        response.update(status="incomplete", incomplete_details={"reason": "content_filter"})
+        output = []
+        for index in sorted(self._items):
+            item = copy.deepcopy(self._items[index])
+            if item.get("type") == "message" and isinstance(item.get("content"), list):
+                for content_index, part in enumerate(item["content"]):
+                    field = _PART_FIELDS.get(str(part.get("type"))) if isinstance(part, dict) else None
+                    if field is not None:
+                        part[field] = self._sent.get(_channel(index, content_index, field), "")
+            elif item.get("type") == "function_call":
+                if index not in self._checked:
+                    continue  # its arguments never left
+                item["arguments"] = self._checked[index]
+            if item.get("status") == "in_progress":
+                item["status"] = "incomplete"
+            output.append(item)
+        response["output"] = output
+        self.ended = True
+        return self.trailer() + self._emit({"type": "response.incomplete", "response": response})
+
+    async def finish(self) -> bytes:
+        """The upstream ended without a final event: release what each channel holds."""
+        if self.ended:
+            return b""
+        out = b""
+        for name in list(self._answer.channels):
+            output_index, content_index, field = name.split(":")
+            out += await self._finish_channel(name, None, {"output_index": int(output_index),
+                                                          "content_index": int(content_index)}, field)
+            if self._answer.blocked:
+                return out + self._incomplete()
+        self.ended = True
+        return out + self.trailer()
