@@ -155,9 +155,8 @@ def _choose_answer(call: DemoCall, request: _MessagesRequest) -> tuple[str, Plan
     user_texts = (content_text(m["content"]) for m in reversed(request.messages) if m["role"] == "user")
     user_text = next((text for text in user_texts if text), "")
     last = request.messages[-1]
-    after_tool_result = last["role"] == "user" and any(
-        block.get("type") == "tool_result" for block in last["content"] if isinstance(last["content"], list)
-    )
+    last_blocks = last["content"] if isinstance(last["content"], list) else []
+    after_tool_result = last["role"] == "user" and any(block["type"] == "tool_result" for block in last_blocks)
     tool_choice = call.body.get("tool_choice")
     choice_type = tool_choice.get("type", "auto") if isinstance(tool_choice, dict) else "auto"
     # Tools without an input_schema are Anthropic's server tools (web search, ...), which the demo never runs.
