@@ -56,6 +56,7 @@ class Received:
     path: str  # as it arrived on the wire (raw, not decoded)
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names, repeats joined with ", "
+    query: str = ""
 
 
 @dataclass
@@ -129,7 +130,8 @@ class ScriptedUpstream:
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         raw_path = request.scope.get("raw_path", b"").decode("latin-1")
         with self.lock:
-            self.received.append(Received(request.method, raw_path, body, headers))
+            self.received.append(Received(request.method, raw_path, body, headers,
+                                          request.scope.get("query_string", b"").decode("latin-1")))
             answer = self.answers.pop(0) if self.answers else Answer(json={"ok": True})
         if answer.events is None:
             return Response(json.dumps(answer.json).encode(), answer.status, media_type="application/json")

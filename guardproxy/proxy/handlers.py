@@ -114,9 +114,8 @@ def own_error(context: RequestContext, status: int, message: str, type_: str, co
 def upstream_url(runtime: Runtime, ex: Exchange, upstream: str) -> str:
     base = runtime.settings.upstream_base_of(upstream)
     assert base is not None, "requests for an upstream that is not configured are refused before"
-    path = url_path(ex.path if upstream == "azure" else ex.path.removeprefix("/v1"))
-    if upstream == "anthropic" and runtime.settings.anthropic_upstream:
-        path = url_path(ex.path)  # the Anthropic SDK's base_url has no /v1
+    # OpenAI's base_url ends in /v1; Anthropic's (the SDK's base_url form) and Azure's resource URL do not.
+    path = url_path(ex.path if upstream in ("anthropic", "azure") else ex.path.removeprefix("/v1"))
     return base + path + (f"?{ex.query}" if ex.query else "")
 
 
