@@ -195,3 +195,22 @@ def test_check_loads_no_model_library(tmp_path: Path, policy: str) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert report == {"code": 0, "loaded": []}
+
+
+def test_routes_match_on_the_api_and_refuse_an_api_that_does_not_exist(tmp_path: Path) -> None:
+    from guardproxy.policy.schema import KNOWN_APIS
+    from guardproxy.proxy.dialects import API_NAMES
+
+    assert set(KNOWN_APIS) == API_NAMES  # the schema's list is the dialect table's
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\nname: p\nchains: {default: {}, strict: {}, azure: {}}\n"
+        "routes:\n  - {match: {api: messages}, chain: strict}\n  - {match: {api: 'azure_*'}, chain: azure}\n")
+    policies = load_policy_set(str(tmp_path))
+    assert policies.select("m", {}, "/v1/messages", "messages").chain_name == "strict"
+    assert policies.select("dep", {}, "/openai/deployments/dep/embeddings", "azure_embeddings").chain_name == "azure"
+    assert policies.select("m", {}, "/v1/chat/completions", "chat").chain_name == "default"
+    assert policies.select("m", {}, "/v1/messages", None).chain_name == "default"
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\nname: p\nchains: {default: {}}\nroutes:\n  - {match: {api: message}, chain: default}\n")
+    with pytest.raises(PolicyError, match="matches no API"):
+        load_policy_set(str(tmp_path))

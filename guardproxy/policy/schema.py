@@ -12,6 +12,7 @@ keywords-only policy never imports the PII guard's Presidio.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
 from typing import Any, Literal, Protocol
 
@@ -145,6 +146,11 @@ class Chain(_Strict):
         return self
 
 
+# The guarded APIs a route can match (``proxy/dialects``' names; a test keeps the two equal).
+KNOWN_APIS = ("chat", "completions", "embeddings", "responses", "messages", "count_tokens", "azure_chat",
+              "azure_completions", "azure_embeddings")
+
+
 class Match(_Strict):
     """All given conditions must hold. ``model`` and header values are shell-style globs."""
 
@@ -157,6 +163,8 @@ class Match(_Strict):
     def _not_empty(self) -> Match:
         if self.model is None and not self.header and self.path is None and self.api is None:
             raise ValueError("a match needs at least one of 'model', 'header', 'path' or 'api'")
+        if self.api is not None and not any(fnmatch.fnmatchcase(api, self.api) for api in KNOWN_APIS):
+            raise ValueError(f"api: {self.api!r} matches no API; the APIs are: {', '.join(KNOWN_APIS)}")
         return self
 
 

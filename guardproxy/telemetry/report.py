@@ -57,7 +57,7 @@ class RequestReport:
     """Times are ``time.perf_counter()`` readings; None where it did not happen."""
 
     request_id: str
-    route: str  # chat, completions, embeddings, check, models, passthrough, refused
+    route: str  # the API (chat, responses, messages, azure_chat, ...), or check, models, passthrough
     method: str
     path: str  # the canonical path
     started: float
