@@ -96,6 +96,7 @@ def serve_demo(settings: Settings, demo_port: int) -> int:
     log.info("demo upstream on %s; proxy on http://%s:%d/v1 with policy %s", url, settings.host, settings.port,
              settings.policy)
     try:
-        return serve(replace(settings, upstream=url))
+        # The demo speaks Anthropic's API at its root and Azure's deployment paths too.
+        return serve(replace(settings, upstream=url, azure_upstream=settings.azure_upstream or url.removesuffix("/v1")))
     finally:
         upstream.should_exit = True
