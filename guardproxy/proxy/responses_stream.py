@@ -143,7 +143,9 @@ class ResponsesStreamGuard(ChannelGuard):
         if not piece:
             return b""
         delta_type = "response.output_text.delta" if field == "text" else "response.refusal.delta"
-        delta: dict[str, Any] = {"type": delta_type, "item_id": payload.get("item_id"),
+        item = self._items.get(payload.get("output_index"))  # type: ignore[arg-type]
+        item_id = payload.get("item_id") or (item.get("id") if item is not None else None) or ""
+        delta: dict[str, Any] = {"type": delta_type, "item_id": item_id,
                                  "output_index": payload.get("output_index"),
                                  "content_index": payload.get("content_index"), "delta": piece}
         if field == "text":

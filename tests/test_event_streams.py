@@ -1,0 +1,122 @@
+"""The Responses and Anthropic stream guards, event by event, without a server: what
+leaves for each upstream event, on the paths the SDK-level contract suite cannot reach
+(an upstream that stops early, a tool input that arrives whole in its start event, the
+proxy's own event numbering)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic.types
+import openai.types.responses
+from pydantic import TypeAdapter
+
+from guardproxy.engine import Engine
+from guardproxy.guards import GuardContext
+from guardproxy.policy.loader import parse_policy
+from guardproxy.proxy.channel_guard import ChannelGuard
+from guardproxy.proxy.dialects import DIALECTS
+from guardproxy.proxy.sse import SSEDecoder, encode_event, parse_event
+from guardproxy.proxy.stream_guards import new_stream_guard
+from tests.scripted_upstream import messages_events, responses_events, split
+
+POLICY = parse_policy("""
+version: 1
+name: s
+stream: {hold_back_chars: 16}
+chains:
+  default:
+    output:
+      - {guard: keywords, action: block, terms: [stop here], label: stop}
+      - {guard: keywords, action: redact, patterns: ['\\d{3}-\\d{4}'], label: PHONE}
+""", "s")
+RESPONSES_EVENT = TypeAdapter(openai.types.responses.ResponseStreamEvent)
+MESSAGES_EVENT = TypeAdapter(anthropic.types.RawMessageStreamEvent)
+
+
+async def run(path: str, events: list[dict[str, Any]], finish: bool = True) -> tuple[list[dict[str, Any]],
+                                                                                       ChannelGuard]:
+    """Feed the events; the events sent to the client, each checked against the SDK's types."""
+    engine = Engine(1)
+    guard = new_stream_guard(engine, POLICY, POLICY.chains["default"].output, GuardContext("output"),
+                             DIALECTS[path])
+    out = b""
+    for event in events:
+        out += await guard.process(parse_event(encode_event(event["type"], event)))
+        if guard.ended:
+            break
+    if finish:
+        out += await guard.finish()
+    engine.close()
+    sent = [e.json() for e in SSEDecoder().feed(out) if e.data is not None]
+    adapter = RESPONSES_EVENT if path == "/v1/responses" else MESSAGES_EVENT
+    for event in sent:
+        if event["type"] != "ping":  # a keep-alive, not in the SDK's event union
+            adapter.validate_python(event)
+    return sent, guard
+
+
+def text_of(sent: list[dict[str, Any]]) -> str:
+    return "".join(e["delta"] if e["type"] == "response.output_text.delta" else e["delta"].get("text", "")
+                   for e in sent if e["type"] in ("response.output_text.delta", "content_block_delta"))
+
+
+async def test_responses_events_are_numbered_in_order_after_the_proxy_adds_and_drops_some() -> None:
+    text = "Call 555-1234 when you can, we are open all day long."
+    sent, guard = await run("/v1/responses", responses_events(split(text)))
+    assert [e["sequence_number"] for e in sent] == list(range(len(sent)))
+    assert text_of(sent) == text.replace("555-1234", "[PHONE]")
+    final = sent[-1]["response"]
+    assert sent[-1]["type"] == "response.completed"
+    assert final["output"][0]["content"][0]["text"] == text_of(sent)  # the final response agrees with the deltas
+    assert guard.verdict == "redacted"
+
+
+async def test_a_responses_stream_that_stops_early_releases_what_it_held_checked() -> None:
+    events = responses_events(split("Dial 555-1234 now"))
+    cut = next(i for i, e in enumerate(events) if e["type"] == "response.output_text.done")
+    sent, _ = await run("/v1/responses", events[:cut])
+    assert text_of(sent) == "Dial [PHONE] now"
+    assert all(e["type"] != "response.completed" for e in sent)
+
+
+async def test_a_responses_block_ends_with_incomplete_holding_only_what_was_released() -> None:
+    text = "The first part is fine and long enough. Then stop here and say the rest."
+    sent, guard = await run("/v1/responses", responses_events(split(text)))
+    last = sent[-1]
+    assert last["type"] == "response.incomplete"
+    assert last["response"]["incomplete_details"] == {"reason": "content_filter"}
+    released = text_of(sent)
+    assert "stop here" not in released and text.startswith(released)
+    assert last["response"]["output"][0]["content"][0]["text"] == released
+    assert guard.blocked
+
+
+async def test_anthropic_tool_input_sent_whole_in_its_start_event_is_checked_too() -> None:
+    events = messages_events(tool=("call", ["{}"]))
+    events = [e for e in events if e["type"] != "content_block_delta"]
+    start = next(e for e in events if e["type"] == "content_block_start")
+    start["content_block"]["input"] = {"number": "555-1234", "note": "fine"}
+    sent, _ = await run("/v1/messages", events)
+    started = next(e for e in sent if e["type"] == "content_block_start")
+    assert started["content_block"]["input"] == {}  # the input goes as one checked delta instead
+    pieces = [e["delta"]["partial_json"] for e in sent if e["type"] == "content_block_delta"]
+    assert [json.loads(p) for p in pieces] == [{"number": "[PHONE]", "note": "fine"}]
+
+
+async def test_an_anthropic_stream_that_stops_early_releases_what_it_held_checked() -> None:
+    events = messages_events(split("Dial 555-1234 now"))
+    cut = next(i for i, e in enumerate(events) if e["type"] == "content_block_stop")
+    sent, _ = await run("/v1/messages", events[:cut])
+    assert text_of(sent) == "Dial [PHONE] now"
+    assert sent[-1] == {"type": "content_block_stop", "index": 0}  # closed; no message_stop is invented
+
+
+async def test_an_anthropic_block_closes_its_content_block_and_ends_as_a_refusal() -> None:
+    text = "The first part is fine and long enough. Then stop here and say the rest."
+    sent, _ = await run("/v1/messages", messages_events(split(text)), finish=False)
+    types = [e["type"] for e in sent]
+    assert types[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    assert sent[-2]["delta"]["stop_reason"] == "refusal"
+    assert "stop here" not in text_of(sent) and text.startswith(text_of(sent))
