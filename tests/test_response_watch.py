@@ -76,3 +76,21 @@ def test_a_compressed_stream_counts_its_first_byte() -> None:
     watch.start([*SSE, (b"content-encoding", b"gzip")])
     watch.body(b"\x1f\x8b...")
     assert watch.first_content is not None and watch.usage == {}
+
+
+def _typed(events: list[dict[str, object]]) -> list[bytes]:
+    return [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
+
+
+def test_responses_and_messages_streams_report_first_content_and_usage() -> None:
+    from tests.scripted_upstream import messages_events, responses_events
+
+    for path, events in (("/v1/responses", responses_events(["Hel", "lo"])),
+                         ("/v1/messages", messages_events(["Hel", "lo"]))):
+        watch = watching(path)
+        raw = _typed(events)
+        first_delta = next(i for i, e in enumerate(events) if "delta" in e and e["type"] != "message_delta")
+        for index, data in enumerate(raw):
+            watch.body(data)
+            assert (watch.first_content is not None) == (index >= first_delta), (path, index)
+        assert watch.usage == {"input": 3, "output": 5}, path

@@ -93,14 +93,18 @@ def upstream_of(context: RequestContext) -> str:
     path = context.report.path
     if path.startswith("/openai/deployments/"):
         return "azure"
-    return "anthropic" if path.startswith("/v1/messages/") else "openai"
+    return "anthropic" if _anthropic_path(path) else "openai"
 
 
 def shape_of(context: RequestContext) -> Dialect | None:
     """The dialect whose error shape the proxy's own errors take on this path."""
     if context.dialect is not None:
         return context.dialect
-    return _MESSAGES if context.report.path.startswith("/v1/messages/") else None
+    return _MESSAGES if _anthropic_path(context.report.path) else None
+
+
+def _anthropic_path(path: str) -> bool:
+    return path == "/v1/messages" or path.startswith("/v1/messages/")
 
 
 def own_error(context: RequestContext, status: int, message: str, type_: str, code: str | None = None,
