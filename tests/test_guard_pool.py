@@ -66,14 +66,13 @@ async def test_slow_or_unmeasured_scans_run_side_by_side() -> None:
 
 
 async def test_an_overrunning_batched_scan_does_not_hold_up_the_rest_of_its_batch() -> None:
-    pool, stuck, quick = GuardPool(2), Sleeper(1.0), Sleeper(0.001)
+    pool, stuck, quick = GuardPool(2), Sleeper(3.0), Sleeper(0.001)
     work = scans((stuck, 0.001), (quick, 0.001))
-    started = time.perf_counter()
     results = await run(pool, work, timeouts=(0.2, 2.0))
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.6
+    # An order, not a duration: the batch answered while the overrunning scan was still asleep.
+    assert stuck.spans == [] and len(quick.spans) == 1
     assert results[0].failure is not None and results[0].failure[0] == "timeout"
-    assert results[1].failure is None and results[1].findings and results[1].seconds < 0.6
+    assert results[1].failure is None and results[1].findings
     assert not work[0].times.quick  # the overrun counts: it will have a submission of its own next time
     await asyncio.sleep(1.0)  # let the stuck scan finish before the pool goes
     pool.close()
