@@ -45,13 +45,9 @@ class Settings:
             return self.azure_upstream.rstrip("/") if self.azure_upstream else None
         return self.upstream_base
 
-    def upstream_key(self, environ: Mapping[str, str]) -> str | None:
-        """The key that replaces the client's ``Authorization``, read from the
-        variable the operator named (the key itself is never a flag)."""
-        return _key(environ, self.upstream_key_env, "--upstream-key-env")
-
     def upstream_keys(self, environ: Mapping[str, str]) -> dict[str, str]:
-        """Per upstream (openai, anthropic, azure), the operator's key that replaces the client's."""
+        """Per upstream (openai, anthropic, azure), the operator's key that replaces the client's,
+        read from the variable the operator named (a key itself is never a flag)."""
         keys = {"openai": _key(environ, self.upstream_key_env, "--upstream-key-env"),
                 "anthropic": _key(environ, self.anthropic_key_env, "--anthropic-key-env"),
                 "azure": _key(environ, self.azure_key_env, "--azure-key-env")}

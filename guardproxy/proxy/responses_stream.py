@@ -165,8 +165,7 @@ class ResponsesStreamGuard(ChannelGuard):
         out = b""
         if isinstance(part, dict) and field is not None:
             name = _channel(payload.get("output_index"), payload.get("content_index"), field)
-            out = await self._finish_channel(name, part.get(field), {**payload, "item_id": payload.get("item_id")},
-                                             field)
+            out = await self._finish_channel(name, part.get(field), payload, field)
             if self._answer.blocked:
                 return self._incomplete()
             part[field] = self._sent.get(name, "")
