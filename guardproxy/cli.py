@@ -48,6 +48,19 @@ def _add_serve_flags(parser: argparse.ArgumentParser, demo: bool) -> None:
     parser.add_argument("--azure-key-env", default=_env_default("azure_key_env"), metavar="NAME",
                         help="environment variable holding the Azure key; it replaces the client's api-key "
                              "[GUARDPROXY_AZURE_KEY_ENV]")
+    parser.add_argument("--keys-file", default=_env_default("keys_file"), metavar="PATH",
+                        help="YAML file of client keys (sha256 digests), each bound to a chain; every proxied "
+                             "request must then carry one. Unset: anyone who reaches the port may call "
+                             "[GUARDPROXY_KEYS_FILE]")
+    parser.add_argument("--admin-key-env", default=_env_default("admin_key_env"), metavar="NAME",
+                        help="environment variable holding the key that /v1/guardrails/check requires "
+                             "[GUARDPROXY_ADMIN_KEY_ENV]")
+    parser.add_argument("--metrics-port", type=int, default=_env_default("metrics_port", int), metavar="N",
+                        help="serve GET /metrics on this port, on its own listener, instead of the public port "
+                             "(0: the public port) [GUARDPROXY_METRICS_PORT]")
+    parser.add_argument("--upstream-retries", type=int, default=_env_default("upstream_retries", int), metavar="N",
+                        help="retries, with jittered backoff, of a connect error or a 502/503 before any byte "
+                             "(never a 4xx, never once a stream has started) [GUARDPROXY_UPSTREAM_RETRIES]")
     parser.add_argument("--max-body-bytes", type=int, default=_env_default("max_body_bytes", int),
                         help="largest request body accepted (413 beyond) [GUARDPROXY_MAX_BODY_BYTES]")
     parser.add_argument("--upstream-timeout", type=float, default=_env_default("upstream_timeout", float),
@@ -93,6 +106,8 @@ def _settings(args: argparse.Namespace, upstream: str) -> Settings:
         workers=args.workers, upstream_key_env=args.upstream_key_env or None,
         anthropic_upstream=args.anthropic_upstream or None, anthropic_key_env=args.anthropic_key_env or None,
         azure_upstream=args.azure_upstream or None, azure_key_env=args.azure_key_env or None,
+        keys_file=args.keys_file or None, admin_key_env=args.admin_key_env or None,
+        metrics_port=args.metrics_port, upstream_retries=args.upstream_retries,
         max_body_bytes=args.max_body_bytes, upstream_timeout=args.upstream_timeout,
         guard_threads=args.guard_threads, log_level=args.log_level, metrics=args.metrics,
         trace_content=args.trace_content,

@@ -19,6 +19,10 @@ class Settings:
     anthropic_key_env: str | None = None
     azure_upstream: str | None = None  # https://RESOURCE.openai.azure.com
     azure_key_env: str | None = None
+    keys_file: str | None = None  # client keys bound to chains; unset: the proxy is open to whoever reaches it
+    admin_key_env: str | None = None  # the key /v1/guardrails/check (and any admin endpoint) requires
+    metrics_port: int = 0  # 0: /metrics on the public port; else on its own listener
+    upstream_retries: int = 0  # retries of a connect error or a 502/503 before any byte
     max_body_bytes: int = 20 * 1024 * 1024
     upstream_timeout: float = 600.0
     connect_timeout: float = 10.0
@@ -52,6 +56,10 @@ class Settings:
                 "anthropic": _key(environ, self.anthropic_key_env, "--anthropic-key-env"),
                 "azure": _key(environ, self.azure_key_env, "--azure-key-env")}
         return {name: key for name, key in keys.items() if key is not None}
+
+    def admin_key(self, environ: Mapping[str, str]) -> str | None:
+        """The key admin endpoints require, read from the variable ``--admin-key-env`` names."""
+        return _key(environ, self.admin_key_env, "--admin-key-env")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -103,7 +103,8 @@ def test_digest_changes_with_content(tmp_path: Path) -> None:
 
 def test_route_selection_first_match_wins(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(
-        "version: 1\nname: default\nchains: {default: {}, cheap: {}, acme: {}}\nroutes:\n"
+        "version: 1\nname: default\nchains: {default: {}, cheap: {}, acme: {}}\ntrusted_headers: [X-Tenant]\n"
+        "routes:\n"
         "  - {match: {model: 'gpt-4o-mini*'}, chain: cheap}\n"
         "  - {match: {header: {x-tenant: acme}}, chain: acme}\n"
         "  - {match: {path: '/v1/embeddings'}, chain: cheap}\n"

@@ -74,7 +74,7 @@ def create_app(
     environ = environ if environ is not None else dict(os.environ)
     tune_allocator()
     telemetry = create_telemetry(settings, environ, registry, span_exporter)
-    runtime = Runtime(settings, settings.upstream_keys(environ), telemetry)
+    runtime = Runtime(settings, settings.upstream_keys(environ), telemetry, settings.admin_key(environ))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

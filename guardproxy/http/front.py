@@ -21,11 +21,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from guardproxy.engine.failures import describe_error
 from guardproxy.http.check_api import guardrails_check
 from guardproxy.http.paths import PathRejected, canonical_path
+from guardproxy.proxy.access import admin_denied, admin_refusal, authenticate
 from guardproxy.proxy.context import RequestContext
 from guardproxy.proxy.dialects import GUARDED_PATHS, Resolved, resolve
 from guardproxy.proxy.errors import error_reply
 from guardproxy.proxy.exchange import ClientDisconnected, Exchange
-from guardproxy.proxy.handlers import guarded, own_error, passthrough
+from guardproxy.proxy.handlers import guarded, own_error, passthrough, upstream_of
 from guardproxy.proxy.reply import Reply
 from guardproxy.proxy.response_watch import ResponseWatch
 from guardproxy.proxy.runtime import Runtime
@@ -59,6 +60,25 @@ class ProxyFront:
             return passthrough, "passthrough"
         return None
 
+    def _refused(self, handler: Handler, ex: Exchange, context: RequestContext) -> Reply | None:
+        """A 401/403 for a caller without the key this route takes, else None."""
+        runtime = self.runtime
+        if handler is guardrails_check:
+            if runtime.admin_key is None and runtime.client_keys is None:
+                return None
+            denied = admin_denied(runtime, ex.headers)
+            if denied is None:
+                return None
+            context.report.auth_refused = True
+            return admin_refusal(denied)
+        if handler is _check_method_not_allowed:
+            return None
+        refused = authenticate(runtime, ex.headers, upstream_of(context), context)
+        if refused is None:
+            return None
+        context.report.auth_refused = True
+        return own_error(context, refused.status, refused.message, "invalid_request_error", refused.code)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -74,6 +94,11 @@ class ProxyFront:
             path = resolved.path
         routed = self.route(scope["method"], path, resolved)
         if routed is None:
+            if path == "/metrics" and (self.runtime.admin_key or self.runtime.client_keys):
+                denied = admin_denied(self.runtime, _decoded(scope["headers"]))
+                if denied is not None:
+                    await _send(admin_refusal(denied), receive, send, None)
+                    return
             if path != scope["path"] and path in _OWN_PATHS:
                 scope = {**scope, "path": path}
             await self.app(scope, receive, send)
@@ -89,7 +114,9 @@ class ProxyFront:
         status = 500
         try:
             try:
-                reply = await handler(self.runtime, Exchange(scope, receive, send, path), context)
+                exchange = Exchange(scope, receive, send, path)
+                refused = self._refused(handler, exchange, context)
+                reply = refused if refused is not None else await handler(self.runtime, exchange, context)
             except ClientDisconnected:
                 status = CLIENT_CLOSED
                 return
@@ -111,6 +138,10 @@ class ProxyFront:
                     report.first_content, report.usage, report.response_model = (
                         watch.first_content, watch.usage, watch.response_model)
                 telemetry.request_finished(report, trace)
+
+
+def _decoded(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
 
 
 async def _send(reply: Reply, receive: Receive, send: Send, watch: ResponseWatch | None) -> None:

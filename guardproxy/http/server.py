@@ -38,6 +38,7 @@ def serve(settings: Settings) -> int:
     configure_access_log()
     try:  # settings that would stop every worker, refused once here with a clear line instead
         settings.upstream_keys(os.environ)
+        settings.admin_key(os.environ)
         exporter = exporter_from_environment(os.environ)
     except ValueError as exc:
         print(f"guardproxy: {exc}", file=sys.stderr)

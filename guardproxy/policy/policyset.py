@@ -69,6 +69,14 @@ class PolicySet:
             return self.fallback
         return next((item.policy for item in self.policies if item.policy.name == name), None)
 
+    def pinned(self, policy_name: str | None, chain: str) -> RouteChoice | None:
+        """A named chain (of the named policy, else the default one), whatever the routes say:
+        a client key's. None if it is not loaded."""
+        policy = self.get(policy_name)
+        if policy is None or chain not in policy.chains:
+            return None
+        return self._choice(policy, chain)
+
     def select(self, model: str | None, headers: Mapping[str, str], path: str, api: str | None = None) -> RouteChoice:
         """``headers`` must have lower-case names; ``api`` is the dialect's name (``chat``, ``messages``, ...)."""
         for item in self.policies:

@@ -184,6 +184,9 @@ class Policy(_Strict):
     passthrough: list[str] = []  # globs of /v1/ paths relayed unguarded, whatever the method
     chains: dict[str, Chain]
     routes: list[Route] = []
+    # Headers a route may match on: a client can send any header, so only those that a gateway in
+    # front of the proxy sets (and strips from clients) may choose a chain.
+    trusted_headers: list[str] = []
 
     @field_validator("chains")
     @classmethod
@@ -198,4 +201,12 @@ class Policy(_Strict):
             if route.chain not in self.chains:
                 known = ", ".join(sorted(self.chains))
                 raise ValueError(f"routes.{index}.chain: no chain named {route.chain!r}; chains are: {known}")
+        trusted = {name.lower() for name in self.trusted_headers}
+        for index, route in enumerate(self.routes):
+            for name in route.match.header:
+                if name.lower() not in trusted:
+                    raise ValueError(
+                        f"routes.{index}.match.header: {name!r} is not in trusted_headers. Any client can send "
+                        f"any header and so pick this chain; if a gateway in front of the proxy sets {name!r} "
+                        f"(and drops the client's), add it: trusted_headers: [{name}]")
         return self

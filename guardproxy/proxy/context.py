@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from guardproxy.engine import ChainResult, Decision, GuardFailure, Verdict, verdict_of
+from guardproxy.keys import KeyEntry
 from guardproxy.policy import RouteChoice
 from guardproxy.proxy.dialects import Dialect
 from guardproxy.proxy.upstream import classify_failure
@@ -52,8 +53,8 @@ class Outcome(Protocol):
 
 
 class RequestContext:
-    __slots__ = ("_decisions", "_failures", "_output_while_upstream", "choice", "deployment", "dialect", "keep_texts",
-                 "report", "trace")
+    __slots__ = ("_decisions", "_failures", "_output_while_upstream", "choice", "client_key", "deployment", "dialect",
+                 "keep_texts", "report", "trace")
 
     def __init__(self, route: str, method: str, path: str, dialect: Dialect | None = None,
                  trace: TraceHandle | None = None, keep_texts: bool = False, deployment: str | None = None) -> None:
@@ -63,6 +64,7 @@ class RequestContext:
         self.trace = trace
         self.keep_texts = keep_texts
         self.choice: RouteChoice | None = None
+        self.client_key: KeyEntry | None = None  # the caller's key, where a keys file is configured
         self._decisions: list[Decision] = []
         self._failures: list[GuardFailure] = []
         self._output_while_upstream = 0.0

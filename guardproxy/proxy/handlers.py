@@ -25,6 +25,7 @@ from guardproxy import json_codec
 from guardproxy.engine import ChainResult
 from guardproxy.guards import GuardContext, Segment, Stage
 from guardproxy.policy import RouteChoice
+from guardproxy.proxy.access import choose_route
 from guardproxy.proxy.context import Outcome, RequestContext
 from guardproxy.proxy.decisions import log_decision, violations
 from guardproxy.proxy.dialects import ALL_CHOICES, DIALECTS, Dialect, RequestShapeError, apply_texts
@@ -140,7 +141,8 @@ async def send_upstream(
     the proxy reads the answer, so it asks for it uncompressed and decodes it if it comes
     compressed anyway."""
     upstream_name = upstream_of(context)
-    headers = request_headers(ex.headers, runtime.upstream_keys.get(upstream_name), KEY_HEADERS[upstream_name])
+    headers = request_headers(ex.headers, runtime.upstream_keys.get(upstream_name), KEY_HEADERS[upstream_name],
+                              strip_client_keys=runtime.client_keys is not None)
     if reads_body:
         headers = [(n, v) for n, v in headers if n.lower() != "accept-encoding"] + [("accept-encoding", "identity")]
     trace_headers = context.upstream_sending(ex.method)
@@ -225,12 +227,19 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
         if has_extension:
             documents = take_extension(payload)
     except ClientError as exc:
-        choice = policies.select(context.deployment, headers, ex.path, dialect.name)
-        context.routed(choice, context.deployment)
-        return dialect.error_reply(exc.status, exc.message, "invalid_request_error", exc.code, exc.param,
-                                   verdict_headers("pass", choice.tag))
+        choice = policies.select(context.deployment, headers, ex.path, dialect.name) if context.client_key is None \
+            else policies.pinned(context.client_key.policy, context.client_key.chain)
+        own = verdict_headers("pass", choice.tag) if choice is not None else []
+        if choice is not None:
+            context.routed(choice, context.deployment)
+        return dialect.error_reply(exc.status, exc.message, "invalid_request_error", exc.code, exc.param, own)
     model = payload.get("model") if isinstance(payload.get("model"), str) else context.deployment
-    choice = policies.select(model, headers, ex.path, dialect.name)
+    try:
+        choice = choose_route(runtime, context, model, headers, ex.path, dialect.name)
+    except ClientError as exc:
+        context.report.auth_refused = exc.status == 403
+        return dialect.error_reply(exc.status, exc.message, "permission_error" if exc.status == 403 else "api_error",
+                                   exc.code, exc.param)
     context.routed(choice, model)
     missing = unconfigured(runtime, context, verdict_headers("pass", choice.tag))
     if missing is not None:
@@ -343,7 +352,10 @@ def _relayed_unguarded(choice: RouteChoice, method: str, path: str) -> bool:
 
 async def passthrough(runtime: Runtime, ex: Exchange, context: RequestContext) -> Reply:
     """Any other path: relayed untouched, or refused."""
-    choice = runtime.policies.select(None, dict(ex.headers), ex.path, "passthrough")
+    try:
+        choice = choose_route(runtime, context, None, dict(ex.headers), ex.path, "passthrough")
+    except ClientError as refused:
+        return own_error(context, refused.status, refused.message, "api_error", refused.code)
     context.routed(choice, None)
     headers = verdict_headers("pass", choice.tag)
     if not _relayed_unguarded(choice, ex.method, ex.path):

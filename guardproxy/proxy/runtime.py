@@ -1,5 +1,6 @@
-"""The running proxy's state: settings, the current policy set, the engine and
-the upstream clients, plus reloading policies on file change or SIGHUP."""
+"""The running proxy's state: settings, the current policy set and client keys, the
+engine and the upstream clients, plus reloading policies and keys on file change or
+SIGHUP."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import watchfiles
 from guardproxy.config import Settings
 from guardproxy.engine import Engine
 from guardproxy.heap import settle_heap
+from guardproxy.keys import ClientKeys, load_keys
 from guardproxy.policy import PolicyError, PolicySet, load_policy_set
 from guardproxy.proxy.upstream import GuardUpstreamClient
 from guardproxy.telemetry import Telemetry
@@ -25,8 +27,10 @@ log = logging.getLogger("guardproxy.policy")
 
 class Runtime:
     def __init__(self, settings: Settings, upstream_keys: dict[str, str] | None = None,
-                 telemetry: Telemetry | None = None) -> None:
+                 telemetry: Telemetry | None = None, admin_key: str | None = None) -> None:
         self.settings = settings
+        self.admin_key = admin_key
+        self.client_keys: ClientKeys | None = None  # with --keys-file: the keys in force
         self.upstream_keys = upstream_keys or {}  # per upstream (openai, anthropic, azure): the operator's key
         self.upstream_key = self.upstream_keys.get("openai")
         self.telemetry = telemetry or Telemetry.disabled()
@@ -55,8 +59,12 @@ class Runtime:
 
     def guard_upstream(self, client_authorization: str | None) -> GuardUpstreamClient:
         """The upstream as guards may call it, with the operator's key if one is
-        configured, else the client's own ``Authorization``."""
-        authorization = f"Bearer {self.upstream_key}" if self.upstream_key else client_authorization
+        configured, else the client's own ``Authorization`` (never with a keys file: a client
+        key is the proxy's, not the upstream's)."""
+        if self.upstream_key:
+            authorization: str | None = f"Bearer {self.upstream_key}"
+        else:
+            authorization = None if self.settings.keys_file else client_authorization
         return GuardUpstreamClient(self.client, self.settings.upstream_base, authorization)
 
     @property
@@ -65,13 +73,22 @@ class Runtime:
 
     def _load(self) -> PolicySet:
         policies = load_policy_set(self.settings.policy)
+        if self.client_keys is not None:  # a policy that drops a key's chain would lock that key out
+            unbound = self.client_keys.unbound(policies)
+            if unbound:
+                raise PolicyError([f"{self.client_keys.source}: {problem}" for problem in unbound])
         self.engine.prepare([item.policy for item in policies.policies])
         return policies
 
     async def load_initial(self) -> None:
-        """Load at start-up; an invalid policy stops the start (PolicyError). What is loaded
-        then is moved out of the garbage collector's sight, once (``heap.settle_heap``)."""
-        self._policies = await asyncio.to_thread(self._load)
+        """Load at start-up; an invalid policy or keys file stops the start (PolicyError). What
+        is loaded then is moved out of the garbage collector's sight, once (``heap.settle_heap``)."""
+        policies = await asyncio.to_thread(self._load)
+        if self.settings.keys_file:
+            self.client_keys = await asyncio.to_thread(load_keys, self.settings.keys_file, policies)
+            log.info("client keys loaded: %d from %s (%s)", len(self.client_keys.entries), self.settings.keys_file,
+                     self.client_keys.digest)
+        self._policies = policies
         self.telemetry.policy_loaded(self._policies)
         log.info("policy loaded: %s from %s", self._policies.digest, self.settings.policy)
         settle_heap()
@@ -107,6 +124,33 @@ class Runtime:
                      policies.digest, dropped)
             return True
 
+    async def reload_keys(self, reason: str) -> bool:
+        """Swap in the keys file on disk if it is valid and every key's chain is loaded;
+        otherwise keep the keys in force."""
+        path = self.settings.keys_file
+        if not path:
+            return False
+        async with self._reload_lock:
+            try:
+                keys = await asyncio.to_thread(load_keys, path, self._policies)
+            except PolicyError as exc:
+                self.reloads["rejected"] += 1
+                for problem in exc.problems:
+                    log.error("keys reload rejected (%s): %s", reason, problem)
+                log.error("the previous keys stay in force")
+                return False
+            old = self.client_keys.digest if self.client_keys else "none"
+            self.client_keys = keys
+            log.info("client keys reloaded (%s): %s -> %s, %d keys", reason, old, keys.digest, len(keys.entries))
+            return True
+
+    def _is_keys_file(self, changed: str) -> bool:
+        if not self.settings.keys_file:
+            return False
+        keys = Path(self.settings.keys_file).resolve()
+        path = Path(changed)
+        return path.resolve() == keys or (path.parent.resolve() == keys.parent and path.name == "..data")
+
     def _is_policy_file(self, changed: str) -> bool:
         """A policy file, or Kubernetes' ``..data`` symlink, which a ConfigMap
         update swaps to a new directory instead of writing the files."""
@@ -117,16 +161,20 @@ class Runtime:
         return path.resolve() == root or (path.parent.resolve() == root.parent and path.name == "..data")
 
     async def watch(self, stop: asyncio.Event) -> None:
-        """Reload when a policy file changes. Watches the directory, since editors
-        often replace a file rather than write it in place."""
+        """Reload when a policy file (or the keys file) changes. Watches the directories,
+        since editors often replace a file rather than write it in place."""
         root = Path(self.settings.policy).resolve()
-        target = root if root.is_dir() else root.parent
+        targets = {root if root.is_dir() else root.parent}
+        if self.settings.keys_file:
+            targets.add(Path(self.settings.keys_file).resolve().parent)
         try:
             async for changes in watchfiles.awatch(
-                target, stop_event=stop, debounce=300, step=50, recursive=False
+                *targets, stop_event=stop, debounce=300, step=50, recursive=False
             ):
                 if any(self._is_policy_file(path) for _, path in changes):
                     await self.reload("file changed")
+                if any(self._is_keys_file(path) for _, path in changes):
+                    await self.reload_keys("file changed")
         except (OSError, RuntimeError) as exc:
             log.error("policy watcher stopped: %s; reload with SIGHUP instead", exc)
 
@@ -134,10 +182,14 @@ class Runtime:
         """Reload on SIGHUP. Only possible in the main thread (not in tests' servers)."""
         loop = asyncio.get_running_loop()
         try:
-            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload("SIGHUP")))
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_all("SIGHUP")))
         except (ValueError, RuntimeError, NotImplementedError):
             return False
         return True
+
+    async def _reload_all(self, reason: str) -> None:
+        await self.reload(reason)
+        await self.reload_keys(reason)
 
     def remove_sighup(self) -> None:
         with suppress(ValueError, RuntimeError, NotImplementedError):

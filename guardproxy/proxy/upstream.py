@@ -61,15 +61,16 @@ _CLIENT_KEYS = frozenset(KEY_HEADERS.values())
 
 
 def request_headers(incoming: Iterable[tuple[str, str]], upstream_key: str | None,
-                    key_header: str = "authorization") -> list[tuple[str, str]]:
+                    key_header: str = "authorization", strip_client_keys: bool = False) -> list[tuple[str, str]]:
     """Headers to send upstream: the client's, minus hop-by-hop, host, content-length
-    and the proxy's own. When the operator set a key, every key the client sent
-    (``Authorization``, ``x-api-key``, ``api-key``) is dropped and the operator's goes
-    in ``key_header``."""
+    and the proxy's own. When the operator set a key, or the client's key is one of the
+    proxy's own (``strip_client_keys``, with a keys file), every key the client sent
+    (``Authorization``, ``x-api-key``, ``api-key``) is dropped; the operator's goes in
+    ``key_header``."""
     items = list(incoming)
     drop = _REQUEST_DROP | _listed_in_connection(items) if any(n.lower() == "connection" for n, _ in items) \
         else _REQUEST_DROP
-    if upstream_key is not None:
+    if upstream_key is not None or strip_client_keys:
         drop = drop | _CLIENT_KEYS
     out = []
     for name, value in items:

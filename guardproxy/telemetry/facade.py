@@ -91,7 +91,7 @@ class Telemetry:
         upstream = report.upstream_seconds
         access_line({
             "request_id": report.request_id, "trace_id": trace_id, "route": report.route,
-            "model": model, "status": report.status, "verdict": verdict,
+            "model": model, "status": report.status, "verdict": verdict, "key": report.client_key,
             "fired": list(dict.fromkeys(f"{f.stage}:{f.name}:{f.label}" for f in report.findings))
             if report.findings else [],
             "failed": [f"{f.stage}:{f.name}:{f.kind}" for f in report.failures] if report.failures else [],
@@ -106,6 +106,10 @@ class Telemetry:
         route = report.route
         child = self._child
         child(metrics.requests, route, model, verdict, str(report.status)).inc()
+        if report.client_key is not None:
+            child(metrics.client_requests, report.client_key, route, verdict, str(report.status)).inc()
+        if report.status in (401, 403) and report.auth_refused:
+            child(metrics.auth_failures, route, str(report.status)).inc()
         child(metrics.request_duration, route).observe(latency)
         if report.input_seconds is not None:
             child(metrics.overhead, route, "input").observe(report.input_seconds)

@@ -30,6 +30,8 @@ class ProxyMetrics:
     policy_reloads: Counter
     policy_info: Gauge
     tokens: Counter
+    client_requests: Counter
+    auth_failures: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> ProxyMetrics:
@@ -69,4 +71,10 @@ class ProxyMetrics:
                               multiprocess_mode="livemax"),
             tokens=Counter("guardproxy_tokens_total", "Tokens the upstream reported in usage; direction input "
                            "(prompt) or output (completion).", ("model", "direction"), registry=registry),
+            client_requests=Counter("guardproxy_client_requests_total", "Requests by client key (its name in the "
+                                    "keys file), route, final verdict and status code; only with --keys-file.",
+                                    ("key", "route", "verdict", "status_code"), registry=registry),
+            auth_failures=Counter("guardproxy_auth_failures_total", "Requests refused for their key: 401 (missing "
+                                  "or unknown key), 403 (a key that may not do this).", ("route", "status_code"),
+                                  registry=registry),
         )

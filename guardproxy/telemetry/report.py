@@ -69,6 +69,8 @@ class RequestReport:
     policy: str | None = None  # "<name>@<digest>"
     policy_name: str | None = None
     chain: str | None = None
+    client_key: str | None = None  # the client key's name, where a keys file is configured
+    auth_refused: bool = False  # refused for its key (401/403), before any guard ran
     upstream_sent: float | None = None
     upstream_done: float | None = None
     upstream_seconds: float | None = None  # upstream time less the output work done while it streamed

@@ -181,6 +181,8 @@ class RequestTrace:
         }
         if report.policy:
             attributes["guardproxy.policy"] = report.policy
+        if report.client_key:
+            attributes["guardproxy.client_key"] = report.client_key
         if report.model:
             attributes["gen_ai.request.model"] = report.model
         if report.response_model:
