@@ -77,6 +77,8 @@ full_values=(--set serviceMonitor.enabled=true --set prometheusRule.enabled=true
              --set upstream.keySecret.name=guardproxy-upstream --set otel.endpoint=http://otel-collector:4318
              --set anthropic.url=https://api.anthropic.com --set anthropic.keySecret.name=guardproxy-anthropic
              --set azure.url=https://example.openai.azure.com --set azure.keySecret.name=guardproxy-azure
+             --set access.keys.secretName=guardproxy-keys --set access.adminKeySecret.name=guardproxy-admin
+             --set proxy.upstreamRetries=2
              --set autoscaling.enabled=false --set podDisruptionBudget.enabled=true)
 
 "$HELM" lint --strict "$CHART"

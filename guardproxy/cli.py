@@ -97,7 +97,33 @@ def build_parser() -> argparse.ArgumentParser:
                           help="labels that count as positive (topics, or PII entity types)")
     evaluate.add_argument("--limit", type=int, default=None, help="use only the first N rows")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    keys = commands.add_parser("keys", help="client keys for --keys-file")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    key_commands.add_parser("hash", help="print the sha256 of a key read from stdin (one line), for the keys file")
+    key_check = key_commands.add_parser("check", help="validate a keys file against the policies it binds to")
+    key_check.add_argument("path")
+    key_check.add_argument("--policy", default=_env_default("policy"), help="[GUARDPROXY_POLICY]")
     return parser
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from guardproxy.keys import key_digest, load_keys
+
+    if args.keys_command == "hash":
+        key = sys.stdin.readline().rstrip("\r\n")
+        if not key.strip():
+            print("guardproxy keys hash: no key on stdin (echo -n \"$KEY\" | guardproxy keys hash)", file=sys.stderr)
+            return 2
+        print(key_digest(key))
+        return 0
+    try:
+        keys = load_keys(args.path, load_policy_set(args.policy))
+    except PolicyError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 1
+    print(f"{args.path}: OK: {len(keys.entries)} keys; " + ", ".join(f"{k.name} -> {k.policy or 'default'}/{k.chain}"
+                                                          for k in keys.entries))
+    return 0
 
 
 def _settings(args: argparse.Namespace, upstream: str) -> Settings:
@@ -114,9 +140,14 @@ def _settings(args: argparse.Namespace, upstream: str) -> Settings:
     )
 
 
-def _check_policy(path: str) -> bool:
+def _check_policy(path: str, keys_file: str | None = None) -> bool:
+    """The policy (and the keys file, bound to its chains) are valid: else the problems, and no start."""
     try:
-        load_policy_set(path)
+        policies = load_policy_set(path)
+        if keys_file:
+            from guardproxy.keys import load_keys
+
+            load_keys(keys_file, policies)
     except PolicyError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return False
@@ -147,6 +178,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         from guardproxy.policytest import run_test_files
 
         return run_test_files(args.paths)
+    if args.command == "keys":
+        return cmd_keys(args)
     if args.command == "eval":
         from guardproxy.evaluation import run_eval
 
@@ -156,9 +189,9 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "demo":
         settings = _settings(args, upstream="http://127.0.0.1:0/v1")
-        return serve_demo(settings, args.demo_port) if _check_policy(settings.policy) else 1
+        return serve_demo(settings, args.demo_port) if _check_policy(settings.policy, settings.keys_file) else 1
     settings = _settings(args, upstream=args.upstream)
-    return serve(settings) if _check_policy(settings.policy) else 1
+    return serve(settings) if _check_policy(settings.policy, settings.keys_file) else 1
 
 
 def main() -> None:

@@ -82,7 +82,7 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck(dockerfile: list[Instruc
     assert user.isdigit(), "a numeric USER lets Kubernetes' runAsNonRoot verify it"
     (healthcheck,) = of(dockerfile, "HEALTHCHECK")
     assert "/healthz" in healthcheck.args and "curl" not in healthcheck.args
-    assert of(runtime, "EXPOSE")[0].args == "8080"
+    assert of(runtime, "EXPOSE")[0].args.split() == ["8080", "9464"]  # the proxy, and --metrics-port as compose sets it
     env = " ".join(i.args for i in of(runtime, "ENV"))
     assert "GUARDPROXY_HOST=0.0.0.0" in env
     assert "GUARDPROXY_POLICY=/app/policies" in env
@@ -167,7 +167,11 @@ def test_prometheus_scrapes_the_compose_services(compose: dict[str, Any]) -> Non
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     guardproxy = jobs["guardproxy"]
     assert guardproxy["metrics_path"] == "/metrics"
-    assert guardproxy["static_configs"][0]["targets"] == ["guardproxy:8080"]
+    # The metrics port compose gives the proxy, which compose does not publish on the host.
+    environment = compose["services"]["guardproxy"]["environment"]
+    metrics_port = environment["GUARDPROXY_METRICS_PORT"]
+    assert guardproxy["static_configs"][0]["targets"] == [f"guardproxy:{metrics_port}"]
+    assert not any(metrics_port in str(port) for port in compose["services"]["guardproxy"]["ports"])
     (alertmanagers,) = config["alerting"]["alertmanagers"]
     targets = [t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
     for target in targets + alertmanagers["static_configs"][0]["targets"]:

@@ -138,7 +138,7 @@ def test_the_access_line(access_log: list[dict[str, object]]) -> None:
     [line] = access_log
     assert line == {
         "request_id": "abc123000000000001", "trace_id": None, "route": "chat", "model": "gpt-4o", "status": 200,
-        "verdict": "redacted", "fired": ["input:secrets:SECRET", "output:promise:promise"],
+        "verdict": "redacted", "key": None, "fired": ["input:secrets:SECRET", "output:promise:promise"],
         "failed": ["input:pii:timeout"], "latency_ms": 500.0, "upstream_ms": 380.0, "upstream_error": None,
     }
     assert "SECRET]" not in json.dumps(line) and "diary" not in json.dumps(line)  # never the redacted text
@@ -160,3 +160,14 @@ def test_disabled_telemetry_still_writes_the_access_line(access_log: list[dict[s
     telemetry.request_finished(chat_report(upstream_seconds=None, verdict=None), None)
     [line] = access_log
     assert line["verdict"] == "none" and line["upstream_ms"] is None
+
+
+def test_the_client_key_name_is_a_span_attribute_and_an_access_log_field(
+        access_log: list[dict[str, object]]) -> None:
+    exporter = InMemorySpanExporter()
+    telemetry = Telemetry(None, tracing=Tracing(exporter, batch=False))
+    request_trace = telemetry.start_trace("POST", "/v1/chat/completions", "chat", [])
+    telemetry.request_finished(chat_report(client_key="team-support"), request_trace)
+    [span] = [s for s in exporter.get_finished_spans() if s.name.startswith("chat ")]
+    assert span.attributes is not None and span.attributes["guardproxy.client_key"] == "team-support"
+    assert access_log[0]["key"] == "team-support"

@@ -24,7 +24,7 @@ from guardproxy.http.errors import ContainErrors, error_response
 from guardproxy.http.front import ProxyFront
 from guardproxy.proxy.runtime import Runtime
 from guardproxy.proxy.upstream import create_client, create_relay_session
-from guardproxy.telemetry import Telemetry, Tracing, metrics_endpoint
+from guardproxy.telemetry import Telemetry, Tracing, metrics_endpoint, start_metrics_listener
 from guardproxy.telemetry.logs import configure_access_log
 
 log = logging.getLogger("guardproxy")
@@ -84,7 +84,11 @@ def create_app(
                                                settings.max_connections)
         stop = asyncio.Event()
         watcher: asyncio.Task[None] | None = None
+        stop_metrics = None
         try:
+            # With several workers, the CLI's parent process serves the metrics port for all of them.
+            if settings.metrics_port and telemetry.registry is not None and not telemetry.multiprocess_dir:
+                stop_metrics = start_metrics_listener(settings.host, settings.metrics_port, telemetry.registry)
             await runtime.load_initial()
             if settings.watch:
                 watcher = asyncio.create_task(runtime.watch(stop))
@@ -92,6 +96,8 @@ def create_app(
             yield
         finally:
             stop.set()
+            if stop_metrics is not None:
+                stop_metrics()
             runtime.remove_sighup()
             if watcher is not None:
                 with contextlib.suppress(asyncio.CancelledError):
@@ -107,8 +113,9 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
+    if not settings.metrics_port:  # else on its own listener, and not on the public port
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: _not_found, 405: _not_found})
     app.state.runtime = runtime
     app.state.telemetry = telemetry

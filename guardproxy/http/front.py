@@ -94,7 +94,8 @@ class ProxyFront:
             path = resolved.path
         routed = self.route(scope["method"], path, resolved)
         if routed is None:
-            if path == "/metrics" and (self.runtime.admin_key or self.runtime.client_keys):
+            if path == "/metrics" and not self.runtime.settings.metrics_port and (
+                    self.runtime.admin_key or self.runtime.client_keys):
                 denied = admin_denied(self.runtime, _decoded(scope["headers"]))
                 if denied is not None:
                     await _send(admin_refusal(denied), receive, send, None)

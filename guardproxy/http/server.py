@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from guardproxy.config import Settings
 from guardproxy.http.app import create_app
+from guardproxy.telemetry import start_metrics_listener
 from guardproxy.telemetry.logs import configure_access_log
 from guardproxy.telemetry.tracing import exporter_from_environment
 
@@ -45,13 +46,27 @@ def serve(settings: Settings) -> int:
         return 2
     if exporter is not None:
         exporter.shutdown()
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        print("guardproxy: --metrics-port must differ from --port", file=sys.stderr)
+        return 2
     if settings.workers > 1:
         os.environ.update(settings.to_env())
         metrics_dir = _multiprocess_metrics_dir() if settings.metrics else None
+        stop_metrics = None
+        if metrics_dir is not None and settings.metrics_port:
+            try:
+                stop_metrics = start_metrics_listener(settings.host, settings.metrics_port,
+                                                      multiprocess_dir=metrics_dir)
+            except OSError as exc:
+                print(f"guardproxy: --metrics-port {settings.metrics_port}: {exc}", file=sys.stderr)
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+                return 2
         try:
             uvicorn.run("guardproxy.http.app:app_from_environment", factory=True, workers=settings.workers,
                         **_uvicorn_options(settings))  # type: ignore[arg-type]
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             if metrics_dir is not None:
                 shutil.rmtree(metrics_dir, ignore_errors=True)
     else:

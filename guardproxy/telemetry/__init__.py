@@ -13,10 +13,10 @@ What the rest of the proxy touches:
 Telemetry imports nothing from the proxy or the HTTP layer; guards never see it.
 """
 
-from guardproxy.telemetry.exposition import metrics_endpoint
+from guardproxy.telemetry.exposition import metrics_endpoint, start_metrics_listener
 from guardproxy.telemetry.facade import Telemetry
 from guardproxy.telemetry.report import FailureReport, FindingReport, GuardRunReport, RequestReport
 from guardproxy.telemetry.tracing import RequestTrace, Tracing
 
 __all__ = ["FailureReport", "FindingReport", "GuardRunReport", "RequestReport", "RequestTrace", "Telemetry",
-           "Tracing", "metrics_endpoint"]
+           "Tracing", "metrics_endpoint", "start_metrics_listener"]

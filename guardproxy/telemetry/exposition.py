@@ -5,13 +5,17 @@ With one worker, the app's own registry is exposed. With several
 named by ``PROMETHEUS_MULTIPROC_DIR`` (the CLI makes a fresh one before the
 workers start), and whichever worker answers a scrape adds up all of them
 with prometheus-client's ``MultiProcessCollector``.
+
+With ``--metrics-port``, ``/metrics`` moves to a listener of its own and the
+public port answers 404 for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -34,3 +38,23 @@ async def metrics_endpoint(request: Request) -> Response:
         return PlainTextResponse("metrics are turned off (GUARDPROXY_METRICS=false)\n", status_code=404)
     body = await asyncio.to_thread(_render, telemetry) if telemetry.multiprocess_dir else _render(telemetry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def start_metrics_listener(host: str, port: int, registry: CollectorRegistry | None = None,
+                           multiprocess_dir: str | None = None) -> Callable[[], None]:
+    """``/metrics`` on a listener of its own (``--metrics-port``), so the public port need not
+    expose it. It runs in a thread (prometheus-client's WSGI server), off the event loop. Given
+    ``multiprocess_dir``, it adds up every worker's files (the CLI's parent process serves it).
+    Returns the function that stops it. OSError if the port cannot be bound."""
+    if multiprocess_dir is not None:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+    assert registry is not None
+    server, thread = start_http_server(port, addr=host, registry=registry)
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return stop
