@@ -26,7 +26,8 @@ from prometheus_client import CollectorRegistry
 from guardproxy.config import Settings
 from guardproxy.http.app import create_app
 from tests.conftest import REPO, wait_until
-from tests.servers import ThreadedServer
+from guardproxy.keys import key_digest
+from tests.servers import ThreadedServer, free_port
 from tests.test_metrics import scrape, total
 
 DEPLOY = REPO / "deploy"
@@ -157,21 +158,32 @@ class Prometheus:
         return float(result[0]["value"][1]) if result else 0.0
 
 
+CLIENT_KEY = "gp-integration-0c4f2b9a7d61"
+KEYED = {"authorization": f"Bearer {CLIENT_KEY}"}
+
+
 @pytest.fixture
-def proxy_url(upstream_server: ThreadedServer, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def proxy_url(upstream_server: ThreadedServer, tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
+    """As deploy/ runs it: client keys, and /metrics on a port of its own (the proxy's URL, its
+    policy file, the metrics listener's URL)."""
     policy_dir = tmp_path / "policies"
     policy_dir.mkdir()
     (policy_dir / "policy.yaml").write_text(POLICY)
-    settings = Settings(upstream=upstream_server.url + "/v1", policy=str(policy_dir))
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(json.dumps({"keys": [{"name": "integration", "sha256": key_digest(CLIENT_KEY),
+                                          "chain": "default"}]}))
+    metrics_port = free_port()
+    settings = Settings(upstream=upstream_server.url + "/v1", policy=str(policy_dir), keys_file=str(keys),
+                        metrics_port=metrics_port)
     with ThreadedServer(create_app(settings, {}, registry=CollectorRegistry())) as server:
-        yield server.url, policy_dir / "policy.yaml"
+        yield server.url, policy_dir / "policy.yaml", f"http://127.0.0.1:{metrics_port}"
 
 
 @pytest.fixture
-def prometheus(proxy_url: tuple[str, Path], tmp_path: Path) -> Iterator[Prometheus]:
+def prometheus(proxy_url: tuple[str, Path, str], tmp_path: Path) -> Iterator[Prometheus]:
     if PROMETHEUS is None:
         pytest.skip("prometheus is not installed (Debian package 'prometheus'; `make test` tries to install it)")
-    target = proxy_url[0].removeprefix("http://")
+    target = proxy_url[2].removeprefix("http://")
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -207,7 +219,7 @@ def prometheus(proxy_url: tuple[str, Path], tmp_path: Path) -> Iterator[Promethe
 def _send_traffic(url: str) -> None:
     def chat(text: str, reply: str | None = None, **extra: Any) -> None:
         headers = {"x-demo-reply-b64": base64.b64encode(reply.encode()).decode()} if reply else {}
-        headers.update(extra.pop("headers", {}))
+        headers.update(extra.pop("headers", KEYED))
         httpx.post(url + "/v1/chat/completions", headers=headers, timeout=30,
                    json={"model": "gpt-4o-mini-2024-07-18", "messages": [{"role": "user", "content": text}],
                          **extra})
@@ -218,16 +230,17 @@ def _send_traffic(url: str) -> None:
     chat("Book me a flight and a hotel in Rome")                       # topics: block
     chat("Is the fund safe?", reply="It has guaranteed returns.")      # output keywords: flag
     chat("Tell me a story", stream=True, stream_options={"include_usage": True})  # streamed: first token
-    chat("hello", headers={"x-demo-status": "503"})                     # upstream error
-    httpx.get(url + "/v1/models")
-    httpx.post(url + "/v1/embeddings", json={"model": "demo", "input": "hello"})
-    httpx.post(url + "/v1/guardrails/check", json={"text": "book a hotel"})
+    chat("hello", headers={"x-demo-status": "503", **KEYED})           # upstream error
+    chat("hello", headers={"authorization": "Bearer gp-wrong"})          # refused for its key
+    httpx.get(url + "/v1/models", headers=KEYED)
+    httpx.post(url + "/v1/embeddings", json={"model": "demo", "input": "hello"}, headers=KEYED)
+    httpx.post(url + "/v1/guardrails/check", json={"text": "book a hotel"}, headers=KEYED)
 
 
 def test_prometheus_sees_the_metrics_and_every_query_returns_data(
-    proxy_url: tuple[str, Path], prometheus: Prometheus
+    proxy_url: tuple[str, Path, str], prometheus: Prometheus
 ) -> None:
-    url, policy_path = proxy_url
+    url, policy_path, metrics_url = proxy_url
     # Scraped once before any event, so increase() sees counters start from zero.
     assert wait_until(lambda: prometheus.value('up{job="guardproxy"}') == 1, timeout=30)
     assert wait_until(lambda: prometheus.series('guardproxy_policy_reloads_total{result="rejected"}') != [])
@@ -235,9 +248,9 @@ def test_prometheus_sees_the_metrics_and_every_query_returns_data(
         _send_traffic(url)
         time.sleep(1.5)
     policy_path.write_text(POLICY.replace("action: block, terms", "action: blok, terms"))  # rejected reload
-    assert wait_until(lambda: total(scrape(url), "guardproxy_policy_reloads_total", result="rejected") == 1)
+    assert wait_until(lambda: total(scrape(metrics_url), "guardproxy_policy_reloads_total", result="rejected") == 1)
     policy_path.write_text(POLICY.replace("[flight, hotel]", "[flight, hotel, airport]"))  # a new version
-    assert wait_until(lambda: total(scrape(url), "guardproxy_policy_reloads_total", result="ok") == 1)
+    assert wait_until(lambda: total(scrape(metrics_url), "guardproxy_policy_reloads_total", result="ok") == 1)
     _send_traffic(url)
     # the last request of the last round, scraped: so is everything before it
     assert wait_until(lambda: prometheus.value('sum(guardproxy_requests_total{route="check"})') == 3, timeout=30)
@@ -254,7 +267,10 @@ def test_prometheus_sees_the_metrics_and_every_query_returns_data(
     assert violation(guard="keywords", label="financial_promise", action="flag", stage="output") == 3
     assert prometheus.value('sum(guardproxy_requests_total{model="gpt-4o-mini",verdict="blocked"})') == 6
     assert prometheus.value('sum(guardproxy_guard_errors_total{outcome="bypassed",kind="timeout"})') >= 1
-    exposed = httpx.get(url + "/metrics").text
+    assert prometheus.value('sum(guardproxy_auth_failures_total{status_code="401"})') == 3
+    assert prometheus.value('sum(guardproxy_client_requests_total{key="integration"})') >= 30
+    assert httpx.get(url + "/metrics").status_code == 404  # not on the public port
+    exposed = httpx.get(metrics_url + "/metrics").text
     assert "jane.doe" not in exposed and "example.org" not in exposed
 
     queries = {f"dashboard {k}": _fill_variables(v) for k, v in _dashboard_queries().items()}

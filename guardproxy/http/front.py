@@ -68,6 +68,8 @@ class ProxyFront:
                 return None
             denied = admin_denied(runtime, ex.headers)
             if denied is None:
+                if runtime.admin_key is None:  # a client key let it in: name it in the report
+                    authenticate(runtime, ex.headers, "openai", context)
                 return None
             context.report.auth_refused = True
             return admin_refusal(denied)
