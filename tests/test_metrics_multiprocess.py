@@ -10,22 +10,27 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import BASIC_POLICY, wait_until
 from tests.servers import ThreadedServer, free_port
 from tests.test_metrics import scrape, total
 
 
-def test_two_workers_sum_their_counts(tmp_path: Path, upstream_server: ThreadedServer) -> None:
+@pytest.mark.parametrize("own_port", [False, True], ids=["public-port", "metrics-port"])
+def test_two_workers_sum_their_counts(tmp_path: Path, upstream_server: ThreadedServer, own_port: bool) -> None:
+    """With --metrics-port, the parent process serves the sum on its own listener."""
     policy = tmp_path / "p.yaml"
     policy.write_text(BASIC_POLICY)
     port = free_port()
+    metrics_port = free_port() if own_port else None
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     process = subprocess.Popen(
         [sys.executable, "-m", "guardproxy", "serve", "--upstream", upstream_server.url + "/v1",
-         "--policy", str(policy), "--port", str(port), "--workers", "2"],
+         "--policy", str(policy), "--port", str(port), "--workers", "2",
+         *(["--metrics-port", str(metrics_port)] if metrics_port else [])],
         env={**env, "GUARDPROXY_WATCH": "false", "TMPDIR": str(temp)},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -44,7 +49,9 @@ def test_two_workers_sum_their_counts(tmp_path: Path, upstream_server: ThreadedS
             response = httpx.post(url + "/v1/chat/completions", headers={"connection": "close"},
                                   json={"model": "demo", "messages": [{"role": "user", "content": text}]})
             assert response.status_code in (200, 400)
-        samples = scrape(url)
+        if metrics_port:
+            assert httpx.get(url + "/metrics").status_code == 404
+        samples = scrape(f"http://127.0.0.1:{metrics_port}" if metrics_port else url)
         assert total(samples, "guardproxy_requests_total", route="chat") == 30
         assert total(samples, "guardproxy_requests_total", verdict="blocked") == 10
         assert total(samples, "guardproxy_violations_total", label="banned") == 10
