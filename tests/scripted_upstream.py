@@ -6,17 +6,28 @@ several choices, Responses items, Anthropic content blocks), so the conformance
 tests can put text in every field. Every scripted answer and stream event is
 validated against the OpenAI or Anthropic SDK's own types before it is served,
 so a test cannot script an answer the real API would never give.
+
+It also plays the faults a real upstream shows (``Answer``'s fault fields):
+a stream that closes before its terminal event (leave the event out), an event
+that is not JSON (``Raw``), a connection dropped or a silence mid-stream, a slow
+first byte, a 502/503 before a good answer (script both), a redirect (``headers``
+with a ``location``), and an upstream that refuses connections until it is
+opened (``LateUpstream``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import threading
+import time
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
 from anthropic.types import ErrorResponse, Message, RawMessageStreamEvent
 from openai.types import Completion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -59,13 +70,29 @@ class Received:
     query: str = ""
 
 
+@dataclass(frozen=True)
+class Raw:
+    """Bytes a stream sends as they are: a malformed event, a stray line."""
+
+    data: bytes
+
+
 @dataclass
 class Answer:
-    """A JSON body, or ``events`` (each a JSON object or the string ``[DONE]``) as a stream."""
+    """A JSON body, or ``events`` (each a JSON object, the string ``[DONE]`` or ``Raw``) as a stream.
+
+    Faults: ``first_byte_delay`` seconds before the status line; after ``break_after``
+    events the connection is dropped; after ``stall_after`` events the upstream says
+    nothing more until the proxy leaves.
+    """
 
     json: Any = None
     events: list[Any] | None = None
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    first_byte_delay: float = 0.0
+    break_after: int | None = None
+    stall_after: int | None = None
 
 
 def validated(payload: Any) -> Any:
@@ -98,6 +125,8 @@ def validated(payload: Any) -> Any:
 
 def _sse(event: Any) -> bytes:
     """One SSE event; typed events (Responses, Anthropic) get their ``event:`` line first."""
+    if isinstance(event, Raw):
+        return event.data
     data = event if isinstance(event, str) else json.dumps(event)
     name = f"event: {event['type']}\n" if isinstance(event, dict) and "type" in event else ""
     return f"{name}data: {data}\n\n".encode()
@@ -114,7 +143,7 @@ class ScriptedUpstream:
             if answer.json is not None:
                 validated(answer.json)
             for event in answer.events or []:
-                if event != "[DONE]":
+                if event != "[DONE]" and not isinstance(event, Raw):
                     validated(event)
         with self.lock:
             self.answers = list(answers)
@@ -133,18 +162,57 @@ class ScriptedUpstream:
             self.received.append(Received(request.method, raw_path, body, headers,
                                           request.scope.get("query_string", b"").decode("latin-1")))
             answer = self.answers.pop(0) if self.answers else Answer(json={"ok": True})
+        if answer.first_byte_delay:
+            await asyncio.sleep(answer.first_byte_delay)
         if answer.events is None:
-            return Response(json.dumps(answer.json).encode(), answer.status, media_type="application/json")
-
-        def events() -> Iterator[bytes]:
-            for event in answer.events or []:
-                yield _sse(event)
-
-        return StreamingResponse(events(), answer.status, media_type="text/event-stream")
+            return Response(json.dumps(answer.json).encode(), answer.status, headers=answer.headers,
+                            media_type="application/json")
+        return StreamingResponse(_stream(answer, request), answer.status, headers=answer.headers,
+                                 media_type="text/event-stream")
 
     def app(self) -> Starlette:
         methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
         return Starlette(routes=[Route("/{path:path}", self._endpoint, methods=methods)])
+
+
+async def _stream(answer: Answer, request: Request) -> AsyncIterator[bytes]:
+    for number, event in enumerate(answer.events or []):
+        if number == answer.break_after:
+            raise ConnectionAbortedError("the scripted upstream drops the connection mid-stream")
+        if number == answer.stall_after:
+            while not await request.is_disconnected():  # silent until the proxy gives up and leaves
+                await asyncio.sleep(0.05)
+            return
+        yield _sse(event)
+
+
+class LateUpstream:
+    """A scripted upstream on a port that refuses connections until ``open()``: its socket
+    is bound at once, so its address is known, but it listens only once opened."""
+
+    def __init__(self) -> None:
+        self.upstream = ScriptedUpstream()
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        """Listen and serve; returns once uvicorn accepts connections."""
+        server = self._server = uvicorn.Server(uvicorn.Config(self.upstream.app(), log_level="warning"))
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started, "the late upstream did not start"
+
+    def close(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(5)
+        self._socket.close()
 
 
 def chat_answer(*messages: dict[str, Any], finish: str = "stop") -> dict[str, Any]:

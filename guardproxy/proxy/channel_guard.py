@@ -24,6 +24,11 @@ is seen, at the latest before its final chunk.
 
 Calls (tool-call arguments) are held whole until they end, then checked as one
 by the whole chain (``check_whole``): a half-sent call cannot be recalled.
+
+Every event's data must be a JSON object (``payload_of``): one that is not
+(bar ``[DONE]``, comments and empty keep-alives) raises ``MalformedEvent`` and is
+never relayed, since the guards could not read its text. An ``error`` event from
+the upstream ends the stream: what the channels hold is released, then the error.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from guardproxy.engine import ChainResult, Decision, Engine, GuardFailure, Verdict, entry_names, verdict_of
 from guardproxy.engine.redaction import Redaction
@@ -42,11 +48,32 @@ from guardproxy.proxy.dialects import CallBuffer, apply_texts
 from guardproxy.proxy.holdback import ChoiceState, HoldBackBuffer, shortest_match
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.sse import SSEEvent, comment
+from guardproxy.proxy.stream_end import ERROR_EVENT
 
 # After the first release, a gating check waits until this much (or the hold-back, if smaller) can
 # be released: fewer chain runs, while a long hold-back does not make releases wait twice as long.
 _CHECK_STEP_MAX = 64
 ChainRan = Callable[[ChainResult, int], None]
+
+
+class MalformedEvent(ValueError):
+    """An upstream stream event the guards cannot read; the stream ends with an error."""
+
+
+def payload_of(event: SSEEvent) -> dict[str, Any] | None:
+    """An event's data as a JSON object; None for a comment, an empty keep-alive or ``[DONE]``."""
+    if not event.data or event.data.strip() == "[DONE]":
+        return None
+    payload = event.json()
+    if not isinstance(payload, dict):
+        raise MalformedEvent(f"an event whose data is not a JSON object ({len(event.data)} characters)")
+    return payload
+
+
+def is_error(payload: dict[str, Any]) -> bool:
+    """The upstream's own error event: ``type: error`` (typed streams) or an ``error`` object (chat)."""
+    return payload.get("type") == ERROR_EVENT or (isinstance(payload.get("error"), dict)
+                                                  and "choices" not in payload)
 
 
 class ChannelGuard:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -31,15 +32,18 @@ from guardproxy.proxy.decisions import log_decision, violations
 from guardproxy.proxy.dialects import ALL_CHOICES, DIALECTS, Dialect, RequestShapeError, apply_texts
 from guardproxy.proxy.errors import ClientError, error_reply
 from guardproxy.proxy.exchange import Exchange, too_large
-from guardproxy.proxy.relay import close_upstream, relay_guarded, relay_raw
+from guardproxy.proxy.relay import close_upstream, note_fault, relay_guarded, relay_raw, watch_end
 from guardproxy.proxy.reply import RawHeaders, Reply, verdict_headers
 from guardproxy.proxy.restoration import Restorer
+from guardproxy.proxy.retry import RetryPolicy, with_retries
 from guardproxy.proxy.runtime import Runtime
 from guardproxy.proxy.stream_guards import new_stream_guard
 from guardproxy.proxy.upstream import (
     KEY_HEADERS,
     UPSTREAM_ERRORS,
+    UpstreamRedirect,
     classify_failure,
+    redirect_of,
     request_headers,
     response_headers,
     url_path,
@@ -139,7 +143,11 @@ async def send_upstream(
 ) -> aiohttp.ClientResponse:
     """``body``: bytes, the client's body streamed through, or None for none. ``reads_body``:
     the proxy reads the answer, so it asks for it uncompressed and decodes it if it comes
-    compressed anyway."""
+    compressed anyway.
+
+    A connect error or a 502/503 is retried (``retry.py``) when the body can be sent
+    again (bytes or none). A redirect raises ``UpstreamRedirect``: it is neither
+    followed (aiohttp's ``allow_redirects=False``) nor relayed."""
     upstream_name = upstream_of(context)
     headers = request_headers(ex.headers, runtime.upstream_keys.get(upstream_name), KEY_HEADERS[upstream_name],
                               strip_client_keys=runtime.client_keys is not None)
@@ -148,19 +156,39 @@ async def send_upstream(
     trace_headers = context.upstream_sending(ex.method)
     if trace_headers:  # the proxy's span is the upstream call's parent: its traceparent replaces the client's
         headers = [(n, v) for n, v in headers if n.lower() not in trace_headers] + list(trace_headers.items())
-    assert runtime.session is not None, "the relay session is created in the app's lifespan"
-    upstream = await runtime.session.request(
-        ex.method, upstream_url(runtime, ex, upstream_name), headers=headers, data=body,
-        allow_redirects=False, auto_decompress=reads_body,
-    )
+    session = runtime.session
+    assert session is not None, "the relay session is created in the app's lifespan"
+    url = upstream_url(runtime, ex, upstream_name)
+
+    async def send() -> aiohttp.ClientResponse:
+        return await session.request(ex.method, url, headers=headers, data=body, allow_redirects=False,
+                                     auto_decompress=reads_body)
+
+    resendable = body is None or isinstance(body, bytes)
+    policy = RetryPolicy(runtime.settings.upstream_retries if resendable else 0)
+
+    def retrying(kind: str) -> None:
+        context.report.upstream_retries.append(kind)
+        log.warning("upstream call failed before answering (%s); retry %d of %d", kind,
+                    len(context.report.upstream_retries), policy.retries)
+
+    upstream = await with_retries(send, policy, retrying) if policy.retries else await send()
     context.upstream_answered(upstream.status)
+    redirect = redirect_of(upstream)
+    if redirect is not None:
+        upstream.close()
+        raise redirect
     return upstream
 
 
 def upstream_failure(exc: BaseException, headers: RawHeaders, context: RequestContext) -> Reply:
-    context.upstream_failed(exc)
     failure = classify_failure(exc)
-    log.warning("upstream request failed: %s -> %d", type(exc).__name__, failure.status)
+    note_fault(context, failure.kind)
+    if isinstance(exc, UpstreamRedirect):  # the host only: a redirect's URL may carry a signed token
+        log.warning("upstream answered %d with a redirect to %s; not followed -> %d", exc.status,
+                    urlsplit(exc.location).hostname or "a path on the upstream", failure.status)
+    else:
+        log.warning("upstream request failed: %s -> %d", type(exc).__name__, failure.status)
     return own_error(context, failure.status, failure.message, "upstream_error", failure.code, headers=headers)
 
 
@@ -178,15 +206,14 @@ async def relay_reply(upstream: aiohttp.ClientResponse, own: RawHeaders, context
     if not sse and length is not None and length <= _WHOLE_BODY_LIMIT:
         try:
             raw = await upstream.read()
-        except UPSTREAM_ERRORS as exc:
-            context.upstream_failed(exc)
-            log.warning("upstream body broke mid-way: %s", type(exc).__name__)
-            raw = b""
+        except UPSTREAM_ERRORS as exc:  # nothing has gone to the client yet: a 502/504 instead
+            return upstream_failure(exc, own, context)
         finally:
             context.upstream_finished()
             close_upstream(upstream)
         return Reply(upstream.status, headers, raw)
-    return Reply(upstream.status, headers, chunks=relay_raw(upstream, sse, context),
+    return Reply(upstream.status, headers, chunks=relay_raw(upstream, sse, context,
+                                                            watch_end(upstream, context) if sse else None),
                  watch_disconnect=sse and body_done)
 
 

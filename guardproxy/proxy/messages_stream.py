@@ -23,7 +23,7 @@ from guardproxy.engine import Engine
 from guardproxy.guards import GuardContext
 from guardproxy.guards.base import PathPart
 from guardproxy.policy.schema import GuardEntry, Policy
-from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard
+from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard, is_error, payload_of
 from guardproxy.proxy.dialects.json_paths import argument_segments
 from guardproxy.proxy.holdback import HoldBackBuffer
 from guardproxy.proxy.restoration import Restorer
@@ -55,9 +55,12 @@ class MessagesStreamGuard(ChannelGuard):
 
     async def _handle(self, event: SSEEvent) -> bytes:
         """The bytes for one event; when it blocks, those to send before the refusal."""
-        payload = event.json()
-        if not isinstance(payload, dict):
+        payload = payload_of(event)
+        if payload is None:
             return event.raw
+        if is_error(payload):
+            out = await self.finish()  # a block found there ends the stream as a refusal instead
+            return out if self._answer.blocked else out + event.raw
         kind = payload.get("type")
         index = payload.get("index")
         if kind == "content_block_start" and isinstance(index, int):
@@ -173,7 +176,7 @@ class MessagesStreamGuard(ChannelGuard):
         return out + self.trailer() + encode_event("message_stop", {"type": "message_stop"})
 
     async def finish(self) -> bytes:
-        """The upstream ended without ``message_stop``: release what the open blocks hold."""
+        """The upstream ended without ``message_stop`` (or with an error): release what the open blocks hold."""
         if self.ended:
             return b""
         out = await self._stop_all()

@@ -1,25 +1,53 @@
-"""Moving upstream response bodies to the client as they arrive.
+"""Moving upstream response bodies to the client as they arrive, and ending them
+so that a broken upstream never looks like a finished answer.
 
 The generators pull from the upstream only when the client has taken the last
 piece (back-pressure), and close the upstream response in every case: end,
 block, error, or client disconnect (which cancels the generator).
+
+An SSE stream ends with its API's end event (``stream_end.py``), or, when the
+upstream fails after the answer has started, with an error event in the API's
+own shape (``Dialect.stream_error``), which the SDKs raise. Each such fault is the
+request's ``upstream_error`` (``guardproxy_upstream_errors_total{kind}``):
+
+- ``error``: the connection broke; ``timeout``: silent for ``--upstream-timeout``;
+- ``incomplete``: closed cleanly before the end event (guarded streams see every
+  event; the unguarded relay reads the end from the last bytes, ``StreamEnd``);
+- ``bad_stream``: on a guarded stream, an event whose data is not a JSON object,
+  or one past the size limit. Such an event is never relayed: its text could not
+  be checked. The unguarded relay does not parse events and relays it as it came.
+
+A body that cannot carry an error event (not SSE, or content-encoded, where the
+proxy relays compressed bytes it never decodes) is cut off instead (``BodyCutOff``):
+the server drops the connection, which HTTP clients report as an incomplete body.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import aiohttp
 
-from guardproxy.proxy.channel_guard import ChannelGuard
+from guardproxy.proxy.channel_guard import ChannelGuard, MalformedEvent
 from guardproxy.proxy.context import RequestContext
 from guardproxy.proxy.errors import error_body
 from guardproxy.proxy.sse import SSEDecoder, SSEEvent, encode_data
-from guardproxy.proxy.upstream import UPSTREAM_ERRORS, classify_failure
+from guardproxy.proxy.stream_end import StreamEnd
+from guardproxy.proxy.upstream import UPSTREAM_ERRORS, UpstreamFailure, classify_failure
 
 log = logging.getLogger("guardproxy.relay")
+
+INCOMPLETE = UpstreamFailure(502, "upstream_incomplete", "The upstream's stream ended before its last event.",
+                             "incomplete")
+
+
+class BodyCutOff(Exception):
+    """Raised out of a relay whose body broke after it started and cannot carry an error
+    event: the server then drops the connection, the one end an HTTP client cannot
+    mistake for a complete body."""
+
 
 def close_upstream(response: aiohttp.ClientResponse) -> None:
     """Back to the pool when read to its end; otherwise the connection is closed,
@@ -30,26 +58,56 @@ def close_upstream(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
-def _midstream_error(exc: BaseException, context: RequestContext) -> bytes:
-    context.upstream_failed(exc)
-    failure = classify_failure(exc)
-    log.warning("upstream stream broke after the response started: %s", type(exc).__name__)
+def note_fault(context: RequestContext, kind: str) -> None:
+    """The request's upstream fault, for metrics, the access log and the upstream span."""
+    context.report.upstream_error = kind
+    context.upstream_finished()
+
+
+def fault_event(context: RequestContext, failure: UpstreamFailure) -> bytes:
+    """The error event that ends a broken stream, in the API's shape."""
     if context.dialect is not None:
         return context.dialect.stream_error(failure.status, failure.message, "upstream_error", failure.code)
     return encode_data(error_body(failure.message, "upstream_error", failure.code))
 
 
-async def relay_raw(response: aiohttp.ClientResponse, sse: bool, context: RequestContext) -> AsyncIterator[bytes]:
-    """Bytes exactly as received (content encoding untouched)."""
+def _encoded(response: aiohttp.ClientResponse) -> bool:
+    return response.headers.get("content-encoding", "identity").lower() != "identity"
+
+
+def watch_end(response: aiohttp.ClientResponse, context: RequestContext) -> StreamEnd | None:
+    """A ``StreamEnd`` for a successful, uncompressed SSE answer of a known API, else None."""
+    family = context.dialect.stream_family if context.dialect is not None else None
+    if family is None or not 200 <= response.status < 300 or _encoded(response):
+        return None
+    return StreamEnd(family)
+
+
+async def relay_raw(response: aiohttp.ClientResponse, sse: bool, context: RequestContext,
+                    end: StreamEnd | None = None) -> AsyncIterator[bytes]:
+    """Bytes exactly as received (content encoding untouched); ``end`` sees each chunk."""
+    failure: UpstreamFailure | None = None
     try:
-        async for chunk in response.content.iter_any():
-            yield chunk
-    except UPSTREAM_ERRORS as exc:
-        if sse:
-            yield _midstream_error(exc, context)
-        else:
-            context.upstream_failed(exc)
-            log.warning("upstream body broke mid-way: %s", type(exc).__name__)
+        try:
+            if end is None:
+                async for chunk in response.content.iter_any():
+                    yield chunk
+            else:
+                async for chunk in response.content.iter_any():
+                    end.feed(chunk)
+                    yield chunk
+        except UPSTREAM_ERRORS as exc:
+            failure = classify_failure(exc)
+            log.warning("upstream body broke after the response started: %s", type(exc).__name__)
+            if not sse or _encoded(response):
+                note_fault(context, failure.kind)
+                raise BodyCutOff(failure.message) from exc
+        if failure is None and end is not None and not end.complete:
+            failure = INCOMPLETE
+            log.warning("upstream stream ended before its last event")
+        if failure is not None:
+            note_fault(context, failure.kind)
+            yield fault_event(context, failure)
     finally:
         context.upstream_finished()
         close_upstream(response)
@@ -62,37 +120,55 @@ async def _timed_process(guard: ChannelGuard, event: SSEEvent, context: RequestC
     return out
 
 
+def _events(decoder: SSEDecoder, chunk: bytes) -> Iterator[SSEEvent]:
+    try:
+        yield from decoder.feed(chunk)
+    except ValueError as exc:  # an oversized event
+        raise MalformedEvent(str(exc)) from None
+
+
 async def relay_guarded(
     response: aiohttp.ClientResponse, guard: ChannelGuard, on_done: Callable[[ChannelGuard], None],
     context: RequestContext,
 ) -> AsyncIterator[bytes]:
-    """SSE events through the streamed output stage, whose time is noted as the proxy's overhead."""
+    """SSE events through the streamed output stage, whose time is noted as the proxy's
+    overhead. When the upstream fails, what the guards hold is checked and released
+    (``guard.finish``) before the error event."""
     decoder = SSEDecoder()
+    failure: UpstreamFailure | None = None
     try:
-        async for chunk in response.content.iter_any():
-            for event in decoder.feed(chunk):
+        try:
+            async for chunk in response.content.iter_any():
+                for event in _events(decoder, chunk):
+                    out = await _timed_process(guard, event, context)
+                    if out:
+                        yield out
+                    if guard.ended:
+                        return
+            for event in decoder.close():
                 out = await _timed_process(guard, event, context)
                 if out:
                     yield out
-                if guard.ended:
-                    return
+        except UPSTREAM_ERRORS as exc:
+            failure = classify_failure(exc)
+            log.warning("upstream stream broke after the response started: %s", type(exc).__name__)
+        except MalformedEvent as exc:
+            failure = UpstreamFailure(502, "bad_stream", "The upstream sent a stream event the proxy could not "
+                                      "read.", "bad_stream")
+            log.warning("upstream stream rejected: %s", exc)
+        if failure is None and not guard.ended:
+            failure = INCOMPLETE
+            log.warning("upstream stream ended before its last event")
+        if failure is not None:
+            note_fault(context, failure.kind)
         context.upstream_finished()
-        for event in decoder.close():
-            out = await _timed_process(guard, event, context)
-            if out:
-                yield out
         started = time.perf_counter()
         tail = await guard.finish()
         context.add_output_time(time.perf_counter() - started)
         if tail:
             yield tail
-    except UPSTREAM_ERRORS as exc:
-        yield _midstream_error(exc, context)
-    except ValueError as exc:  # an oversized event
-        log.warning("upstream stream rejected: %s", exc)
-        message = "The upstream stream could not be relayed."
-        yield (context.dialect.stream_error(502, message, "upstream_error", "bad_stream") if context.dialect
-               else encode_data(error_body(message, "upstream_error", "bad_stream")))
+        if failure is not None:
+            yield fault_event(context, failure)
     finally:
         guard.cancel_checks()
         context.upstream_finished()

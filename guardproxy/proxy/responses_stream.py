@@ -26,15 +26,16 @@ from guardproxy.engine import Engine
 from guardproxy.guards import GuardContext
 from guardproxy.guards.base import PathPart
 from guardproxy.policy.schema import GuardEntry, Policy
-from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard
+from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard, is_error, payload_of
 from guardproxy.proxy.dialects.json_paths import argument_segments
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.sse import SSEEvent, encode_event
+from guardproxy.proxy.stream_end import END_EVENTS
 
 _TEXT_EVENTS = {"response.output_text.delta": "text", "response.refusal.delta": "refusal"}
 _DONE_EVENTS = {"response.output_text.done": "text", "response.refusal.done": "refusal"}
 _PART_FIELDS = {"output_text": "text", "refusal": "refusal"}
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_TERMINAL = END_EVENTS["responses"]
 
 
 def _channel(output_index: Any, content_index: Any, field: str) -> str:
@@ -69,8 +70,13 @@ class ResponsesStreamGuard(ChannelGuard):
     async def process(self, event: SSEEvent) -> bytes:
         if self.ended:
             return b""
-        payload = event.json()
-        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        payload = payload_of(event)
+        if payload is not None and is_error(payload):
+            out = await self.finish()  # a block found there ends the stream as response.incomplete instead
+            if self._answer.blocked:
+                return out
+            return out + (self._emit(payload) if payload.get("type") == "error" else event.raw)
+        if payload is None or not isinstance(payload.get("type"), str):
             return event.raw  # comments, keep-alives, [DONE]
         kind = payload["type"]
         if kind in _TEXT_EVENTS:
@@ -256,7 +262,7 @@ class ResponsesStreamGuard(ChannelGuard):
         return self.trailer() + self._emit({"type": "response.incomplete", "response": response})
 
     async def finish(self) -> bytes:
-        """The upstream ended without a final event: release what each channel holds."""
+        """The upstream ended without a final event (or with an error): release what each channel holds."""
         if self.ended:
             return b""
         out = b""

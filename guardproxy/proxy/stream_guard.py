@@ -9,7 +9,9 @@ Each choice has its own outcome: a block in choice k ends choice k with
 ``finish_reason: content_filter`` and drops the rest of it; the other choices go
 on. Once every choice the request asked for has ended and one was blocked, the
 stream ends with ``[DONE]`` without waiting for the upstream. ``annotate`` notes
-go out on a choice's first text field before its final chunk.
+go out on a choice's first text field before its final chunk. Only the upstream's
+``[DONE]`` (or a block) ends the stream with ``[DONE]``: when the upstream stops
+without it, ``finish`` releases what is held and the relay adds an error event.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from guardproxy.engine import Engine
 from guardproxy.guards import GuardContext
 from guardproxy.guards.base import PathPart
 from guardproxy.policy.schema import GuardEntry, Policy
-from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard
+from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard, is_error, payload_of
 from guardproxy.proxy.dialects import ChoiceStreamShape, Dialect
 from guardproxy.proxy.holdback import ChoiceState, HoldBackBuffer
 from guardproxy.proxy.restoration import Restorer
@@ -52,10 +54,12 @@ class StreamGuard(ChannelGuard):
         """Bytes to send the client for one upstream event (possibly none)."""
         if self.ended:
             return b""
-        if event.data == "[DONE]":
-            return await self._end()
-        chunk = event.json()
-        if not isinstance(chunk, dict) or not isinstance(chunk.get("choices"), list):
+        if event.data is not None and event.data.strip() == "[DONE]":
+            return await self._end() + DONE
+        chunk = payload_of(event)
+        if chunk is not None and is_error(chunk):
+            return await self._end() + event.raw
+        if chunk is None or not isinstance(chunk.get("choices"), list):
             return event.raw
         self._envelope = {k: v for k, v in chunk.items() if k not in ("choices", "usage")}
         out = b""
@@ -166,7 +170,7 @@ class StreamGuard(ChannelGuard):
         return self._shape.empty_choice(state.index, "content_filter")
 
     async def _end(self) -> bytes:
-        """``[DONE]``, or the upstream's end without it: release what every unfinished choice holds."""
+        """The upstream's end (``[DONE]``, an error, or none): release what every unfinished choice holds."""
         out = b""
         for index, state in sorted(self._choices.items()):
             if state.finished:
@@ -191,8 +195,8 @@ class StreamGuard(ChannelGuard):
                 continue
             out += encode_data({**self._envelope, "choices": [choice]})
         self.ended = True
-        return out + self.trailer() + DONE
+        return out + self.trailer()
 
     async def finish(self) -> bytes:
-        """The upstream ended without ``[DONE]``: release what is held."""
+        """The upstream ended without ``[DONE]``: release what is held, without ``[DONE]``."""
         return b"" if self.ended else await self._end()

@@ -98,32 +98,58 @@ def response_headers(incoming: Iterable[tuple[bytes, bytes]], decoded: bool) -> 
 
 @dataclass(frozen=True)
 class UpstreamFailure:
+    """How the proxy answers an upstream failure (``code`` in the error body), and the
+    ``kind`` it is counted as in ``guardproxy_upstream_errors_total``."""
+
     status: Literal[502, 504]
     code: str
     message: str
+    kind: str
+
+
+class UpstreamRedirect(aiohttp.ClientError):
+    """The upstream answered with a redirect. The proxy follows none (the operator's key
+    goes to the configured upstream only) and relays none: a client SDK that follows
+    the ``Location`` would send its own key there."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(f"the upstream answered {status} with a redirect")
+        self.status = status
+        self.location = location
 
 
 def classify_failure(exc: BaseException) -> UpstreamFailure:
-    """Map a transport exception to 502 (unreachable, broken) or 504 (timed out).
+    """Map a transport exception to 502 (unreachable, broken, redirected) or 504 (timed out).
 
     The relay raises aiohttp's exceptions; the guards' httpx client raises httpx's,
     whose aiohttp cause is read first: httpx-aiohttp maps a refused connection to
     ``httpx.ConnectTimeout``, which would otherwise read as a timeout.
     """
     cause = exc.__cause__ if exc.__cause__ is not None else exc
+    if isinstance(exc, UpstreamRedirect):
+        return UpstreamFailure(502, "upstream_redirect", "The upstream API answered with a redirect, which the "
+                               "proxy does not follow.", "redirect")
     if isinstance(exc, (aiohttp.ClientConnectorError, httpx.ConnectError)) or isinstance(
             cause, aiohttp.ClientConnectorError):
-        return UpstreamFailure(502, "upstream_unreachable", "The upstream API could not be reached.")
+        return UpstreamFailure(502, "upstream_unreachable", "The upstream API could not be reached.", "unreachable")
     if isinstance(cause, (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError)) or (
         cause is exc and isinstance(exc, httpx.TimeoutException)
     ):
-        return UpstreamFailure(504, "upstream_timeout", "The upstream API did not answer in time.")
-    return UpstreamFailure(502, "upstream_error", "The upstream API connection failed.")
+        return UpstreamFailure(504, "upstream_timeout", "The upstream API did not answer in time.", "timeout")
+    return UpstreamFailure(502, "upstream_error", "The upstream API connection failed.", "error")
 
 
 UPSTREAM_ERRORS: tuple[type[BaseException], ...] = (
     httpx.HTTPError, aiohttp.ClientError, TimeoutError, asyncio.TimeoutError, OSError,
 )
+
+
+def redirect_of(response: aiohttp.ClientResponse) -> UpstreamRedirect | None:
+    """A 3xx with a ``Location`` (not a 304, which has none) is a redirect."""
+    location = response.headers.get("location")
+    if 300 <= response.status < 400 and location is not None:
+        return UpstreamRedirect(response.status, location)
+    return None
 
 
 def create_relay_session(connect_timeout: float, read_timeout: float, max_connections: int) -> aiohttp.ClientSession:

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from guardproxy.policy import PolicySet
 
 _ERROR_KINDS = {"error": "exception", "timeout": "timeout"}
-UPSTREAM_ERROR_KINDS = ("unreachable", "timeout", "error", "status_429", "status_5xx")
+UPSTREAM_ERROR_KINDS = ("unreachable", "timeout", "error", "incomplete", "bad_stream", "redirect", "status_429",
+                        "status_5xx")
+UPSTREAM_RETRY_KINDS = ("unreachable", "connect_timeout", "status_502", "status_503")  # proxy/retry.py's
 
 
 class Telemetry:
@@ -50,6 +52,8 @@ class Telemetry:
                 self.metrics.policy_reloads.labels(result)
             for kind in UPSTREAM_ERROR_KINDS:
                 self.metrics.upstream_errors.labels(kind)
+            for kind in UPSTREAM_RETRY_KINDS:
+                self.metrics.upstream_retries.labels(kind)
 
     @classmethod
     def disabled(cls) -> Telemetry:
@@ -119,6 +123,8 @@ class Telemetry:
             child(metrics.upstream_duration, route).observe(report.upstream_seconds)
         if report.upstream_error is not None:
             child(metrics.upstream_errors, report.upstream_error).inc()
+        for kind in report.upstream_retries:
+            child(metrics.upstream_retries, kind).inc()
         if report.first_content is not None:
             child(metrics.time_to_first_token, route).observe(report.first_content - report.started)
         for direction, count in report.usage.items():

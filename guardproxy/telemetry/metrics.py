@@ -27,6 +27,7 @@ class ProxyMetrics:
     violations: Counter
     guard_errors: Counter
     upstream_errors: Counter
+    upstream_retries: Counter
     policy_reloads: Counter
     policy_info: Gauge
     tokens: Counter
@@ -61,9 +62,15 @@ class ProxyMetrics:
             guard_errors=Counter("guardproxy_guard_errors_total", "Guards that raised (exception) or overran "
                                  "timeout_ms (timeout); outcome is what on_error did: blocked or bypassed.",
                                  ("guard", "stage", "kind", "outcome"), registry=registry),
-            upstream_errors=Counter("guardproxy_upstream_errors_total", "Upstream failures: unreachable, timeout, "
-                                    "error (connection broke), status_429, status_5xx.", ("kind",),
+            upstream_errors=Counter("guardproxy_upstream_errors_total", "Upstream failures, one per request: "
+                                    "unreachable, timeout (no byte for --upstream-timeout, also mid-stream), "
+                                    "error (connection broke), incomplete (a stream closed before its last "
+                                    "event), bad_stream (a guarded stream's event was not JSON), redirect (a 3xx "
+                                    "the proxy neither follows nor relays), status_429, status_5xx.", ("kind",),
                                     registry=registry),
+            upstream_retries=Counter("guardproxy_upstream_retries_total", "Upstream calls retried "
+                                     "(--upstream-retries), by why: unreachable, connect_timeout, status_502, "
+                                     "status_503.", ("kind",), registry=registry),
             policy_reloads=Counter("guardproxy_policy_reloads_total", "Policy reloads by result: ok or rejected "
                                    "(the previous policy stayed in force).", ("result",), registry=registry),
             policy_info=Gauge("guardproxy_policy_info", "1 for each policy in force, with the digest of the loaded "

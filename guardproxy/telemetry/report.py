@@ -74,7 +74,8 @@ class RequestReport:
     upstream_sent: float | None = None
     upstream_done: float | None = None
     upstream_seconds: float | None = None  # upstream time less the output work done while it streamed
-    upstream_error: str | None = None  # unreachable, timeout, error, status_429, status_5xx
+    upstream_error: str | None = None  # UPSTREAM_ERROR_KINDS in facade.py
+    upstream_retries: list[str] = field(default_factory=list)  # why each retry was made (proxy/retry.py)
     input_seconds: float | None = None  # proxy time before the upstream call (or to the answer, without one)
     output_seconds: float | None = None
     first_content: float | None = None

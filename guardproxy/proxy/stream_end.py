@@ -1,0 +1,91 @@
+"""How each API's stream ends, and whether a stream relayed unread reached that end.
+
+A stream is complete when its last event is its API's end: ``data: [DONE]`` for the
+choice-based APIs (chat, text completions), ``response.completed``,
+``response.incomplete`` or ``response.failed`` for the Responses API,
+``message_stop`` for Anthropic Messages. An ``error`` event (``data: {"error": ...}``
+on the choice-based APIs) ends a stream too: the upstream has told the client
+itself, so the proxy adds nothing.
+
+The stream guards read every event and know when the end came. The unguarded
+relay never parses events (it is the fast path), so ``StreamEnd`` keeps only the
+first bytes of the last line that names an event: the last ``event:`` line of a
+typed stream (Responses, Messages), the last ``data:`` line of a choice-based one.
+Per chunk that is an ``rfind`` and a short slice. A typed stream without any
+``event:`` line (an upstream that writes only ``data:``) cannot be judged that way
+and counts as complete.
+"""
+
+from __future__ import annotations
+
+import re
+
+END_EVENTS: dict[str, frozenset[str]] = {
+    "choices": frozenset({"[DONE]"}),
+    "responses": frozenset({"response.completed", "response.incomplete", "response.failed"}),
+    "messages": frozenset({"message_stop"}),
+}
+ERROR_EVENT = "error"
+_KEPT = 64  # bytes of a line's value kept: more than any end event's name
+_LINE_BREAKS = (10, 13)  # LF, CR: a field's name counts only at the start of a line
+_ERROR_DATA = re.compile(rb'\{\s*"error"\s*:')
+
+
+def _line_end(piece: bytes) -> int:
+    ends = [at for at in (piece.find(b"\n"), piece.find(b"\r")) if at >= 0]
+    return min(ends) if ends else -1
+
+
+class StreamEnd:
+    """Fed every chunk of a relayed SSE stream of one stream family; ``complete`` at its end."""
+
+    __slots__ = ("_ends", "_name", "_open", "_seen", "_tail", "_typed", "_value")
+
+    def __init__(self, family: str) -> None:
+        self._typed = family != "choices"
+        self._name = b"event:" if self._typed else b"data:"
+        self._ends = frozenset(name.encode() for name in END_EVENTS[family] | {ERROR_EVENT})
+        self._tail = b"\n" * len(self._name)  # the last bytes before this chunk; the stream starts a line
+        self._value = b""  # the first bytes of the value of the last line that names an event
+        self._open = False  # that line goes on in the next chunk
+        self._seen = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self._open:
+            self._take(chunk, 0, self._value)
+        start = self._last_line(chunk)
+        if start >= 0:
+            self._take(chunk, start, b"")
+        size = len(self._name)
+        self._tail = chunk[-size:] if len(chunk) >= size else (self._tail + chunk)[-size:]
+
+    def _last_line(self, chunk: bytes) -> int:
+        """Where the value of the last line in ``chunk`` that names an event starts, or -1."""
+        name, tail = self._name, self._tail
+        end = len(chunk)
+        while (at := chunk.rfind(name, 0, end)) >= 0:
+            if (chunk[at - 1] if at else tail[-1]) in _LINE_BREAKS:
+                return at + len(name)
+            end = at
+        joint = tail + chunk[: len(name) - 1]  # the name split between the last chunk and this one
+        end = len(joint)
+        while (at := joint.rfind(name, 1, end)) >= 0:
+            if joint[at - 1] in _LINE_BREAKS and at + len(name) > len(tail):
+                return at + len(name) - len(tail)
+            end = at + len(name) - 1
+        return -1
+
+    def _take(self, chunk: bytes, start: int, before: bytes) -> None:
+        piece = chunk[start : start + _KEPT - len(before)]
+        end = _line_end(piece)
+        self._value = before + (piece if end < 0 else piece[:end])
+        self._open = end < 0 and len(self._value) < _KEPT
+        self._seen = True
+
+    @property
+    def complete(self) -> bool:
+        """Whether the last event was the API's end (or an error), as far as the bytes tell."""
+        if not self._seen:
+            return self._typed  # a typed stream without event lines is not judged; a chat one is empty
+        value = self._value.strip()
+        return value in self._ends or (not self._typed and _ERROR_DATA.match(value) is not None)
