@@ -67,12 +67,35 @@ def _get(container: Any, path: Sequence[PathPart]) -> Any:
     return container
 
 
+def _arguments_cut(payload: Any, path: Sequence[PathPart]) -> int | None:
+    """Where ``path`` enters a JSON arguments string: its first ``JSON_MARK`` step after a
+    string. (A key of a ``tool_use`` input may be spelled ``$json`` too; an object precedes it.)"""
+    for index, part in enumerate(path):
+        if part == JSON_MARK and isinstance(_get(payload, path[:index]), str):
+            return index
+    return None
+
+
+def _json_text(value: Any) -> str:
+    """JSON with non-ASCII characters as themselves; a lone surrogate (read from a ``\\ud800``
+    escape) stays an escape, since it cannot be written as UTF-8."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return text
+
+
 def apply_texts(payload: Any, rewrites: Sequence[tuple[Segment, str]]) -> None:
-    """Write each segment's new text back into ``payload`` in place."""
+    """Write each segment's new text back into ``payload`` in place. A rewrite that changes
+    nothing is skipped: an arguments string whose texts all stay keeps its own spelling."""
     arguments: dict[tuple[PathPart, ...], list[tuple[tuple[PathPart, ...], str]]] = {}
     for segment, text in rewrites:
-        if JSON_MARK in segment.path:
-            cut = segment.path.index(JSON_MARK)
+        if text == segment.text:
+            continue
+        cut = _arguments_cut(payload, segment.path)
+        if cut is not None:
             arguments.setdefault(segment.path[:cut], []).append((segment.path[cut + 1 :], text))
         else:
             _set(payload, segment.path, text)
@@ -83,4 +106,4 @@ def apply_texts(payload: Any, rewrites: Sequence[tuple[Segment, str]]) -> None:
                 _set(parsed, leaf_path, text)
             else:
                 parsed = text
-        _set(payload, path, json.dumps(parsed, ensure_ascii=False))
+        _set(payload, path, _json_text(parsed))
