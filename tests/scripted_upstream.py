@@ -165,8 +165,8 @@ class ScriptedUpstream:
         if answer.first_byte_delay:
             await asyncio.sleep(answer.first_byte_delay)
         if answer.events is None:
-            return Response(json.dumps(answer.json).encode(), answer.status, headers=answer.headers,
-                            media_type="application/json")
+            body = b"" if answer.status in (204, 304) else json.dumps(answer.json).encode()
+            return Response(body, answer.status, headers=answer.headers, media_type="application/json")
         return StreamingResponse(_stream(answer, request), answer.status, headers=answer.headers,
                                  media_type="text/event-stream")
 

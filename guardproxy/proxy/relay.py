@@ -34,7 +34,7 @@ from guardproxy.proxy.channel_guard import ChannelGuard, MalformedEvent
 from guardproxy.proxy.context import RequestContext
 from guardproxy.proxy.errors import error_body
 from guardproxy.proxy.sse import SSEDecoder, SSEEvent, encode_data
-from guardproxy.proxy.stream_end import StreamEnd
+from guardproxy.proxy.stream_end import AFTER_CUT, StreamEnd
 from guardproxy.proxy.upstream import UPSTREAM_ERRORS, UpstreamFailure, classify_failure
 
 log = logging.getLogger("guardproxy.relay")
@@ -107,7 +107,7 @@ async def relay_raw(response: aiohttp.ClientResponse, sse: bool, context: Reques
             log.warning("upstream stream ended before its last event")
         if failure is not None:
             note_fault(context, failure.kind)
-            yield fault_event(context, failure)
+            yield AFTER_CUT + fault_event(context, failure)
     finally:
         context.upstream_finished()
         close_upstream(response)

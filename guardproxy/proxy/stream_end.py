@@ -1,6 +1,7 @@
 """How each API's stream ends, and whether a stream relayed unread reached that end.
 
-A stream is complete when its last event is its API's end: ``data: [DONE]`` for the
+A stream is complete when its last event is its API's end, whole (its blank line
+came): ``data: [DONE]`` for the
 choice-based APIs (chat, text completions), ``response.completed``,
 ``response.incomplete`` or ``response.failed`` for the Responses API,
 ``message_stop`` for Anthropic Messages. An ``error`` event (``data: {"error": ...}``
@@ -14,6 +15,10 @@ typed stream (Responses, Messages), the last ``data:`` line of a choice-based on
 Per chunk that is an ``rfind`` and a short slice. A typed stream without any
 ``event:`` line (an upstream that writes only ``data:``) cannot be judged that way
 and counts as complete.
+
+A stream cut inside an event leaves that event unfinished at the client, so the
+error event the relay adds starts with a blank line (``AFTER_CUT``): the cut event
+is dispatched as it is (an SDK fails to parse it) and the error is read on its own.
 """
 
 from __future__ import annotations
@@ -29,6 +34,18 @@ ERROR_EVENT = "error"
 _KEPT = 64  # bytes of a line's value kept: more than any end event's name
 _LINE_BREAKS = (10, 13)  # LF, CR: a field's name counts only at the start of a line
 _ERROR_DATA = re.compile(rb'\{\s*"error"\s*:')
+AFTER_CUT = b"\n\n"  # ends whatever line and event a cut left open; a blank line more is ignored
+
+
+def ends_event(tail: bytes) -> bool:
+    """Whether bytes end with a blank line (two line ends: LF, CR or CRLF, mixed)."""
+    if tail.endswith(b"\r\n"):
+        rest = tail[:-2]
+    elif tail.endswith((b"\n", b"\r")):
+        rest = tail[:-1]
+    else:
+        return False
+    return rest.endswith((b"\n", b"\r"))
 
 
 def _line_end(piece: bytes) -> int:
@@ -39,7 +56,7 @@ def _line_end(piece: bytes) -> int:
 class StreamEnd:
     """Fed every chunk of a relayed SSE stream of one stream family; ``complete`` at its end."""
 
-    __slots__ = ("_ends", "_name", "_open", "_seen", "_tail", "_typed", "_value")
+    __slots__ = ("_data_only", "_ends", "_name", "_open", "_seen", "_tail", "_typed", "_value")
 
     def __init__(self, family: str) -> None:
         self._typed = family != "choices"
@@ -49,6 +66,7 @@ class StreamEnd:
         self._value = b""  # the first bytes of the value of the last line that names an event
         self._open = False  # that line goes on in the next chunk
         self._seen = False
+        self._data_only = False  # a typed stream with data before any event line
 
     def feed(self, chunk: bytes) -> None:
         if self._open:
@@ -56,6 +74,8 @@ class StreamEnd:
         start = self._last_line(chunk)
         if start >= 0:
             self._take(chunk, start, b"")
+        elif self._typed and not self._seen and not self._data_only:
+            self._data_only = b"data:" in chunk
         size = len(self._name)
         self._tail = chunk[-size:] if len(chunk) >= size else (self._tail + chunk)[-size:]
 
@@ -85,7 +105,8 @@ class StreamEnd:
     @property
     def complete(self) -> bool:
         """Whether the last event was the API's end (or an error), as far as the bytes tell."""
-        if not self._seen:
-            return self._typed  # a typed stream without event lines is not judged; a chat one is empty
+        if not self._seen:  # a typed stream of data lines only is not judged; one without data is empty
+            return self._data_only
         value = self._value.strip()
-        return value in self._ends or (not self._typed and _ERROR_DATA.match(value) is not None)
+        ended = value in self._ends or (not self._typed and _ERROR_DATA.match(value) is not None)
+        return ended and ends_event(self._tail)
