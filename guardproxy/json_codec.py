@@ -7,13 +7,16 @@ so nothing the proxy re-serialises is ever changed by the parser.
 
 Every body the proxy cannot represent faithfully is refused with ``ValueError``
 (the caller answers 400): invalid UTF-8, a lone surrogate escape (``"\\ud800"``,
-which is no character and cannot be written back), and nesting deeper than
-``MAX_DEPTH`` (a depth bomb).
+which is no character and cannot be written back), a number beyond the range of a
+double (``1e400``, which would come back as ``Infinity``), and nesting deeper than
+``MAX_DEPTH`` (a depth bomb). ``NaN`` and ``Infinity``, which are not JSON but which
+Python's parser and some servers accept, are written back as they came.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -39,12 +42,24 @@ def _stdlib_loads(data: bytes) -> Any:
     text = data.decode("utf-8")  # UnicodeDecodeError is a ValueError
     if _depth(data) > MAX_DEPTH:
         raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
-    value = json.loads(text)
+    value = json.loads(text, parse_constant=_Constant, parse_float=_finite)
     if _SURROGATE_ESCAPE.search(data):
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError("a string holds a lone surrogate escape, which is not a character") from None
+    return value
+
+
+class _Constant(float):
+    """``NaN``, ``Infinity`` or ``-Infinity`` as read: orjson refuses to write it (it would
+    write ``null``), so ``dumps`` falls back to the standard library, which writes it back."""
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError("a number is beyond the range of a double")
     return value
 
 
@@ -84,5 +99,5 @@ def dumps(value: Any) -> bytes:
     """Compact UTF-8, non-ASCII characters as themselves."""
     try:
         return orjson.dumps(value)
-    except TypeError:  # an integer beyond 64 bits, read by the fallback above
+    except TypeError:  # an integer beyond 64 bits or a _Constant, read by the fallback above
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()

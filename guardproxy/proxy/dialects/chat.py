@@ -24,7 +24,8 @@ _WITHHELD_FIELDS = ("tool_calls", "function_call", "reasoning_content", "refusal
 def _content_segments(content: Any, path: tuple[PathPart, ...], role: str | None) -> Iterator[Segment]:
     if isinstance(content, list):
         for index, part in enumerate(content):
-            if isinstance(part, dict) and part.get("type") in _TEXT_PART_TYPES:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if isinstance(kind, str) and kind in _TEXT_PART_TYPES:  # a type that is an array: no text, no crash
                 yield from text_segment(part.get("text"), (*path, index, "text"), role)
     else:
         yield from text_segment(content, path, role)
