@@ -56,7 +56,8 @@ def refused() -> aiohttp.ClientConnectorError:
 
 async def run(outcomes: list[Any], retries: int) -> tuple[Any, list[str], int]:
     """What ``with_retries`` returns (or raises) over scripted outcomes, the retries it noted, the calls."""
-    calls, noted = 0, []
+    calls = 0
+    noted: list[str] = []
     left = list(outcomes)
 
     async def send() -> Any:
@@ -68,7 +69,7 @@ async def run(outcomes: list[Any], retries: int) -> tuple[Any, list[str], int]:
         return outcome
 
     try:
-        result = await with_retries(send, RetryPolicy(retries, base_seconds=0.0), noted.append)
+        result = await with_retries(send, RetryPolicy(retries, base_seconds=0.0), noted)
     except aiohttp.ClientError as exc:
         result = exc
     return result, noted, calls

@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -164,15 +163,9 @@ async def send_upstream(
         return await session.request(ex.method, url, headers=headers, data=body, allow_redirects=False,
                                      auto_decompress=reads_body)
 
-    resendable = body is None or isinstance(body, bytes)
-    policy = RetryPolicy(runtime.settings.upstream_retries if resendable else 0)
-
-    def retrying(kind: str) -> None:
-        context.report.upstream_retries.append(kind)
-        log.warning("upstream call failed before answering (%s); retry %d of %d", kind,
-                    len(context.report.upstream_retries), policy.retries)
-
-    upstream = await with_retries(send, policy, retrying) if policy.retries else await send()
+    retries = runtime.settings.upstream_retries if body is None or isinstance(body, bytes) else 0
+    upstream = await (with_retries(send, RetryPolicy(retries), context.report.upstream_retries) if retries > 0
+                      else send())
     context.upstream_answered(upstream.status)
     redirect = redirect_of(upstream)
     if redirect is not None:
@@ -184,11 +177,8 @@ async def send_upstream(
 def upstream_failure(exc: BaseException, headers: RawHeaders, context: RequestContext) -> Reply:
     failure = classify_failure(exc)
     note_fault(context, failure.kind)
-    if isinstance(exc, UpstreamRedirect):  # the host only: a redirect's URL may carry a signed token
-        log.warning("upstream answered %d with a redirect to %s; not followed -> %d", exc.status,
-                    urlsplit(exc.location).hostname or "a path on the upstream", failure.status)
-    else:
-        log.warning("upstream request failed: %s -> %d", type(exc).__name__, failure.status)
+    log.warning("upstream request failed: %s -> %d", exc if isinstance(exc, UpstreamRedirect) else type(exc).__name__,
+                failure.status)
     return own_error(context, failure.status, failure.message, "upstream_error", failure.code, headers=headers)
 
 

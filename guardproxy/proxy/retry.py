@@ -19,12 +19,14 @@ proxies retrying at once do not arrive together.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
 
+log = logging.getLogger("guardproxy.proxy")
 # Each retry is counted by why (guardproxy_upstream_retries_total{kind}): unreachable, connect_timeout,
 # status_502, status_503; telemetry/facade.py lists them to create their series at zero.
 RETRIED_STATUSES = {502: "status_502", 503: "status_503"}
@@ -53,11 +55,12 @@ def failure_kind(exc: BaseException) -> str | None:
 
 
 async def with_retries(
-    send: Callable[[], Awaitable[aiohttp.ClientResponse]], policy: RetryPolicy, on_retry: Callable[[str], None],
+    send: Callable[[], Awaitable[aiohttp.ClientResponse]], policy: RetryPolicy, retried: list[str],
 ) -> aiohttp.ClientResponse:
     """``send()``'s answer, calling it again (up to ``policy.retries`` times) after a
-    failure ``failure_kind`` allows or a 502/503, whose response is closed first.
-    The last attempt's answer or exception is the caller's."""
+    failure ``failure_kind`` allows or a 502/503, whose response is closed first. Each
+    retry's kind is appended to ``retried`` (the request's report). The last attempt's
+    answer or exception is the caller's."""
     attempt = 0
     while True:
         try:
@@ -71,6 +74,7 @@ async def with_retries(
             if kind is None or attempt >= policy.retries:
                 return response
             response.close()  # not read: the connection is dropped rather than drained
-        on_retry(kind)
+        retried.append(kind)
+        log.warning("upstream call failed before answering (%s); retry %d of %d", kind, attempt + 1, policy.retries)
         await asyncio.sleep(policy.delay(attempt))
         attempt += 1

@@ -31,8 +31,10 @@ END_EVENTS: dict[str, frozenset[str]] = {
     "messages": frozenset({"message_stop"}),
 }
 ERROR_EVENT = "error"
+_ENDS = {family: frozenset(name.encode() for name in names | {ERROR_EVENT}) for family, names in END_EVENTS.items()}
 _KEPT = 64  # bytes of a line's value kept: more than any end event's name
 _LINE_BREAKS = (10, 13)  # LF, CR: a field's name counts only at the start of a line
+_LINE_BREAK = re.compile(rb"[\r\n]")
 _ERROR_DATA = re.compile(rb'\{\s*"error"\s*:')
 AFTER_CUT = b"\n\n"  # ends whatever line and event a cut left open; a blank line more is ignored
 
@@ -48,34 +50,34 @@ def ends_event(tail: bytes) -> bool:
     return rest.endswith((b"\n", b"\r"))
 
 
-def _line_end(piece: bytes) -> int:
-    ends = [at for at in (piece.find(b"\n"), piece.find(b"\r")) if at >= 0]
-    return min(ends) if ends else -1
-
-
 class StreamEnd:
     """Fed every chunk of a relayed SSE stream of one stream family; ``complete`` at its end."""
 
-    __slots__ = ("_data_only", "_ends", "_name", "_open", "_seen", "_tail", "_typed", "_value")
+    __slots__ = ("_data_only", "_ends", "_head", "_name", "_need", "_seen", "_tail", "_typed")
 
     def __init__(self, family: str) -> None:
         self._typed = family != "choices"
         self._name = b"event:" if self._typed else b"data:"
-        self._ends = frozenset(name.encode() for name in END_EVENTS[family] | {ERROR_EVENT})
+        self._ends = _ENDS[family]
         self._tail = b"\n" * len(self._name)  # the last bytes before this chunk; the stream starts a line
-        self._value = b""  # the first bytes of the value of the last line that names an event
-        self._open = False  # that line goes on in the next chunk
+        self._head = b""  # the first bytes from the value of the last line that names an event
+        self._need = 0  # bytes of that line still to come, up to _KEPT
         self._seen = False
         self._data_only = False  # a typed stream with data before any event line
 
     def feed(self, chunk: bytes) -> None:
-        if self._open:
-            self._take(chunk, 0, self._value)
         start = self._last_line(chunk)
         if start >= 0:
-            self._take(chunk, start, b"")
-        elif self._typed and not self._seen and not self._data_only:
-            self._data_only = b"data:" in chunk
+            self._head = chunk[start : start + _KEPT]
+            self._need = _KEPT - len(self._head)
+            self._seen = True
+        else:
+            if self._need:
+                more = chunk[: self._need]
+                self._head += more
+                self._need -= len(more)
+            if self._typed and not self._seen and not self._data_only:
+                self._data_only = b"data:" in chunk
         size = len(self._name)
         self._tail = chunk[-size:] if len(chunk) >= size else (self._tail + chunk)[-size:]
 
@@ -95,18 +97,12 @@ class StreamEnd:
             end = at + len(name) - 1
         return -1
 
-    def _take(self, chunk: bytes, start: int, before: bytes) -> None:
-        piece = chunk[start : start + _KEPT - len(before)]
-        end = _line_end(piece)
-        self._value = before + (piece if end < 0 else piece[:end])
-        self._open = end < 0 and len(self._value) < _KEPT
-        self._seen = True
-
     @property
     def complete(self) -> bool:
         """Whether the last event was the API's end (or an error), as far as the bytes tell."""
         if not self._seen:  # a typed stream of data lines only is not judged; one without data is empty
             return self._data_only
-        value = self._value.strip()
+        line_end = _LINE_BREAK.search(self._head)
+        value = (self._head if line_end is None else self._head[: line_end.start()]).strip()
         ended = value in self._ends or (not self._typed and _ERROR_DATA.match(value) is not None)
         return ended and ends_event(self._tail)

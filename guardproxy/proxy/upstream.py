@@ -19,7 +19,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import httpx
@@ -112,8 +112,9 @@ class UpstreamRedirect(aiohttp.ClientError):
     goes to the configured upstream only) and relays none: a client SDK that follows
     the ``Location`` would send its own key there."""
 
-    def __init__(self, status: int, location: str) -> None:
-        super().__init__(f"the upstream answered {status} with a redirect")
+    def __init__(self, status: int, location: str) -> None:  # the host only: a URL may carry a signed token
+        super().__init__(f"{status} redirect to {urlsplit(location).hostname or 'a path on the upstream'}, "
+                         "not followed")
         self.status = status
         self.location = location
 
