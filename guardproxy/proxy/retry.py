@@ -34,6 +34,8 @@ RETRIED_STATUSES = {502: "status_502", 503: "status_503"}
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """At most ``retries`` retries, waiting up to ``base_seconds * 2**attempt``, never above ``cap_seconds``."""
+
     retries: int = 0
     base_seconds: float = 0.2
     cap_seconds: float = 2.0

@@ -1,10 +1,9 @@
 """How each API's stream ends, and whether a stream relayed unread reached that end.
 
 A stream is complete when its last event is its API's end, whole (its blank line
-came): ``data: [DONE]`` for the
-choice-based APIs (chat, text completions), ``response.completed``,
-``response.incomplete`` or ``response.failed`` for the Responses API,
-``message_stop`` for Anthropic Messages. An ``error`` event (``data: {"error": ...}``
+came): ``data: [DONE]`` for the choice-based APIs (chat, text completions),
+``response.completed``, ``response.incomplete`` or ``response.failed`` for the
+Responses API, ``message_stop`` for Anthropic Messages. An ``error`` event (``data: {"error": ...}``
 on the choice-based APIs) ends a stream too: the upstream has told the client
 itself, so the proxy adds nothing.
 

@@ -116,7 +116,6 @@ class UpstreamRedirect(aiohttp.ClientError):
         super().__init__(f"{status} redirect to {urlsplit(location).hostname or 'a path on the upstream'}, "
                          "not followed")
         self.status = status
-        self.location = location
 
 
 def classify_failure(exc: BaseException) -> UpstreamFailure:
