@@ -297,12 +297,14 @@ def test_responses_stream_without_completed_keeps_released_text(scripted: Script
     pieces = ["The ferry ", "leaves at ", "nine from ", "the north pier."]
     upstream.script(Answer(events=responses_events(pieces)[:-4]))  # ends after the last delta
     text, types = "", []
-    for event in proxy.client().responses.create(model="m", input="When?", stream=True):
-        types.append(event.type)
-        if event.type == "response.output_text.delta":
-            text += event.delta
-    assert text == "".join(pieces)
-    assert "error" not in types and "response.incomplete" not in types
+    with pytest.raises(openai.APIError) as caught:  # not a clean end that looks complete
+        for event in proxy.client().responses.create(model="m", input="When?", stream=True):
+            types.append(event.type)
+            if event.type == "response.output_text.delta":
+                text += event.delta
+    assert text == "".join(pieces)  # released, checked, before the error
+    assert caught.value.body["code"] == "upstream_incomplete"  # type: ignore[index]
+    assert "response.completed" not in types and "response.incomplete" not in types
 
 
 # Text without deltas, several content blocks.

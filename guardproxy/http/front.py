@@ -27,6 +27,7 @@ from guardproxy.proxy.dialects import GUARDED_PATHS, Resolved, resolve
 from guardproxy.proxy.errors import error_reply
 from guardproxy.proxy.exchange import ClientDisconnected, Exchange
 from guardproxy.proxy.handlers import guarded, own_error, passthrough, upstream_of
+from guardproxy.proxy.relay import BodyCutOff
 from guardproxy.proxy.reply import Reply
 from guardproxy.proxy.response_watch import ResponseWatch
 from guardproxy.proxy.runtime import Runtime
@@ -132,6 +133,8 @@ class ProxyFront:
                 reply.headers.append((b"x-guardproxy-api", dialect.name.encode()))
             try:
                 await _send(reply, receive, send, watch)
+            except BodyCutOff:
+                pass  # the relay counted and logged it; the client sees a body that ends short
             except Exception as exc:  # the answer has started: nothing is left to send but the end
                 log.error("unhandled %s while answering %s %s", describe_error(exc), scope["method"], path)
         finally:

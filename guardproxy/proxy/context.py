@@ -18,12 +18,10 @@ from guardproxy.engine import ChainResult, Decision, GuardFailure, Verdict, verd
 from guardproxy.keys import KeyEntry
 from guardproxy.policy import RouteChoice
 from guardproxy.proxy.dialects import Dialect
-from guardproxy.proxy.upstream import classify_failure
 from guardproxy.telemetry.report import FailureReport, FindingReport, GuardRunReport, RequestReport
 
 _ID_PREFIX = os.urandom(3).hex()  # per process, so ids from several workers or restarts do not collide
 _ID_COUNTER = itertools.count(1)
-_FAILURE_KINDS = {"upstream_unreachable": "unreachable", "upstream_timeout": "timeout", "upstream_error": "error"}
 
 
 def next_request_id() -> str:
@@ -121,10 +119,6 @@ class RequestContext:
             report.upstream_done = time.perf_counter()
             if self.trace is not None:
                 self.trace.upstream_ended(report.upstream_error)
-
-    def upstream_failed(self, exc: BaseException) -> None:
-        self.report.upstream_error = _FAILURE_KINDS.get(classify_failure(exc).code, "error")
-        self.upstream_finished()
 
     def add_output_time(self, seconds: float) -> None:
         """Time spent in the output stage (streams: added up over the events)."""
