@@ -25,8 +25,8 @@ from prometheus_client import CollectorRegistry
 
 from guardproxy.config import Settings
 from guardproxy.http.app import create_app
-from tests.conftest import REPO, wait_until
 from guardproxy.keys import key_digest
+from tests.conftest import REPO, wait_until
 from tests.servers import ThreadedServer, free_port
 from tests.test_metrics import scrape, total
 
@@ -174,7 +174,7 @@ def proxy_url(upstream_server: ThreadedServer, tmp_path: Path) -> Iterator[tuple
                                           "chain": "default"}]}))
     metrics_port = free_port()
     settings = Settings(upstream=upstream_server.url + "/v1", policy=str(policy_dir), keys_file=str(keys),
-                        metrics_port=metrics_port)
+                        metrics_port=metrics_port, upstream_retries=1)
     with ThreadedServer(create_app(settings, {}, registry=CollectorRegistry())) as server:
         yield server.url, policy_dir / "policy.yaml", f"http://127.0.0.1:{metrics_port}"
 
@@ -230,7 +230,7 @@ def _send_traffic(url: str) -> None:
     chat("Book me a flight and a hotel in Rome")                       # topics: block
     chat("Is the fund safe?", reply="It has guaranteed returns.")      # output keywords: flag
     chat("Tell me a story", stream=True, stream_options={"include_usage": True})  # streamed: first token
-    chat("hello", headers={"x-demo-status": "503", **KEYED})           # upstream error
+    chat("hello", headers={"x-demo-status": "503", **KEYED})           # upstream error, retried once
     chat("hello", headers={"authorization": "Bearer gp-wrong"})          # refused for its key
     httpx.get(url + "/v1/models", headers=KEYED)
     httpx.post(url + "/v1/embeddings", json={"model": "demo", "input": "hello"}, headers=KEYED)
@@ -268,6 +268,7 @@ def test_prometheus_sees_the_metrics_and_every_query_returns_data(
     assert prometheus.value('sum(guardproxy_requests_total{model="gpt-4o-mini",verdict="blocked"})') == 6
     assert prometheus.value('sum(guardproxy_guard_errors_total{outcome="bypassed",kind="timeout"})') >= 1
     assert prometheus.value('sum(guardproxy_auth_failures_total{status_code="401"})') == 3
+    assert prometheus.value('sum(guardproxy_upstream_retries_total{kind="status_503"})') == 3
     assert prometheus.value('sum(guardproxy_client_requests_total{key="integration"})') >= 30
     assert httpx.get(url + "/metrics").status_code == 404  # not on the public port
     exposed = httpx.get(metrics_url + "/metrics").text
