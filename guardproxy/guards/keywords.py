@@ -1,7 +1,10 @@
 """``guard: keywords``: literal phrases and regular expressions.
 
 Terms match on word boundaries, so ``ban`` does not fire inside ``banana``;
-patterns are plain regular expressions and match wherever they match.
+patterns are plain regular expressions and match wherever they match. Both run
+on RE2 in linear time (``regex_safety.py``), inline on the event loop; patterns
+an entry declares ``engine: python`` run with backtracking, so the entry runs in
+the guard pool instead.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ import re
 from collections.abc import Sequence
 from typing import ClassVar
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from guardproxy.guards.base import Finding, GuardConfig, GuardContext, GuardKind, Segment, validate_regex
+from guardproxy.guards.base import Finding, GuardConfig, GuardContext, GuardKind, Segment
+from guardproxy.guards.regex_safety import DEFAULT_TIMEOUT_MS, PolicyRegex, RegexEngine, compile_policy_regex
 from guardproxy.guards.registry import GuardType
 
 
@@ -21,6 +25,16 @@ class KeywordsConfig(GuardConfig):
     patterns: list[str] = []
     case_sensitive: bool = False
     label: str | None = None
+    engine: RegexEngine = "re2"
+    regex_timeout_ms: int = Field(DEFAULT_TIMEOUT_MS, gt=0, le=60_000)
+
+    @property
+    def flags(self) -> int:
+        return 0 if self.case_sensitive else re.IGNORECASE
+
+    def compiled_patterns(self) -> list[PolicyRegex]:
+        return [compile_policy_regex(pattern, self.flags, self.engine, timeout_ms=self.regex_timeout_ms)
+                for pattern in self.patterns]
 
     @field_validator("terms")
     @classmethod
@@ -30,15 +44,14 @@ class KeywordsConfig(GuardConfig):
                 raise ValueError("terms must not contain empty strings")
         return terms
 
-    @field_validator("patterns")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        return [validate_regex(pattern) for pattern in patterns]
-
     @model_validator(mode="after")
     def _something_to_match(self) -> KeywordsConfig:
         if not self.terms and not self.patterns:
             raise ValueError("give at least one of 'terms' or 'patterns'")
+        try:
+            self.compiled_patterns()
+        except ValueError as exc:
+            raise ValueError(f"patterns: {exc}") from None
         return self
 
 
@@ -68,16 +81,16 @@ class KeywordsGuard:
     """
 
     Config: ClassVar[type[GuardConfig]] = KeywordsConfig
-    kind: ClassVar[GuardKind] = "inline"  # a few compiled regular expressions
     cacheable: ClassVar[bool] = True  # a segment's matches depend on its text alone
 
     def __init__(self, config: KeywordsConfig) -> None:
-        flags = 0 if config.case_sensitive else re.IGNORECASE
-        self._matchers: list[tuple[str, re.Pattern[str]]] = []
+        # A few linear-time expressions run inline; backtracking ones only in the pool, under their timeout.
+        self.kind: GuardKind = "cpu" if config.engine == "python" and config.patterns else "inline"
+        self._matchers: list[tuple[str, PolicyRegex]] = []
         for term in config.terms:
-            self._matchers.append((config.label or term, re.compile(_term_regex(term), flags)))
-        for index, pattern in enumerate(config.patterns):
-            self._matchers.append((config.label or f"pattern:{index}", re.compile(pattern, flags)))
+            self._matchers.append((config.label or term, compile_policy_regex(_term_regex(term), config.flags)))
+        for index, compiled in enumerate(config.compiled_patterns()):
+            self._matchers.append((config.label or f"pattern:{index}", compiled))
         # A stream must hold back at least this much, or a match glued to a long word could leave
         # its first characters before the pattern can see it (read by the stream guard).
         self.min_match_chars = max(_shortest_match(m.pattern) for _, m in self._matchers)
@@ -89,9 +102,8 @@ class KeywordsGuard:
         findings: list[Finding] = []
         for index, segment in enumerate(segments):
             for label, matcher in self._matchers:
-                for match in matcher.finditer(segment.text):
-                    if match.end() > match.start():
-                        findings.append(Finding(label, 1.0, index, match.start(), match.end()))
+                for start, end in matcher.spans(segment.text):
+                    findings.append(Finding(label, 1.0, index, start, end))
         return findings
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from guardproxy.guards.base import GuardConfig, validate_regex
+from guardproxy.guards.base import GuardConfig
 from guardproxy.guards.pii.defaults import DEFAULT_ENTITIES, SPACY_MODELS
+from guardproxy.guards.regex_safety import DEFAULT_TIMEOUT_MS, PolicyRegex, RegexEngine, compile_policy_regex
 
 Style = Literal["placeholder", "type", "mask", "hash"]
+# Presidio's PatternRecognizer matches with these flags; custom patterns keep that meaning on either engine.
+PATTERN_FLAGS = re.IGNORECASE | re.MULTILINE | re.DOTALL
 
 
 class CustomPattern(BaseModel):
@@ -21,11 +25,18 @@ class CustomPattern(BaseModel):
     regex: str
     score: float = Field(0.8, gt=0, le=1)
     context: list[str] = []
+    engine: RegexEngine = "re2"
 
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, regex: str) -> str:
-        return validate_regex(regex)
+    def compiled(self, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> PolicyRegex:
+        return compile_policy_regex(self.regex, PATTERN_FLAGS, self.engine, timeout_ms=timeout_ms, where="pattern")
+
+    @model_validator(mode="after")
+    def _compiles(self) -> CustomPattern:
+        try:
+            self.compiled()
+        except ValueError as exc:
+            raise ValueError(f"regex: {exc}") from None
+        return self
 
 
 class PiiConfig(GuardConfig):
@@ -42,6 +53,7 @@ class PiiConfig(GuardConfig):
     restore: bool = False
     hash_salt_env: str | None = None
     cache_size: int = Field(4096, ge=0, le=1_000_000)
+    regex_timeout_ms: int = Field(DEFAULT_TIMEOUT_MS, gt=0, le=60_000)
 
     @field_validator("language")
     @classmethod

@@ -14,12 +14,13 @@ import secrets
 from collections.abc import Sequence
 from typing import ClassVar
 
-from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer
+from presidio_analyzer import AnalyzerEngine, PatternRecognizer
 
 from guardproxy.guards.api import Finding, GuardConfig, GuardContext, GuardKind, Segment
 from guardproxy.guards.pii.analyzer import build_analyzer
 from guardproxy.guards.pii.config import PiiConfig
 from guardproxy.guards.pii.detection import Detection, DetectionCache, analyze_batch, resolve_overlaps
+from guardproxy.guards.pii.policy_patterns import PolicyPatternRecognizer
 from guardproxy.guards.pii.recognizers import DEFAULT_ENTITY_THRESHOLDS, DEFAULT_SCORE_THRESHOLD, quality_recognizers
 from guardproxy.guards.pii.styles import MASK, PLACEHOLDER, PlaceholderNumbering, salted_hash
 
@@ -57,9 +58,8 @@ class PiiGuard:
     def _get_analyzer(self) -> AnalyzerEngine:
         if self._analyzer is None:
             extra, remove = quality_recognizers(self.config.language)
-            custom = [
-                PatternRecognizer(supported_entity=p.name, name=f"policy:{p.name}", context=list(p.context),
-                                  patterns=[Pattern(p.name, p.regex, p.score)], supported_language=self.config.language)
+            custom: list[PatternRecognizer] = [
+                PolicyPatternRecognizer(p, self.config.language, self.config.regex_timeout_ms)
                 for p in self.config.patterns
             ]
             if self.config.deny:
