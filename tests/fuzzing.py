@@ -6,7 +6,7 @@ bounded. To hunt for crashes locally, set ``GUARDPROXY_FUZZ_EXAMPLES``: every
 property then runs that many fresh random examples, and a failure prints the
 blob that reproduces it (``@reproduce_failure``)::
 
-    GUARDPROXY_FUZZ_EXAMPLES=5000 .venv/bin/pytest -q tests/test_fuzz_*.py -p no:timeout
+    GUARDPROXY_FUZZ_EXAMPLES=5000 .venv/bin/pytest -q tests/test_fuzz_*.py -o timeout=0
 """
 
 from __future__ import annotations

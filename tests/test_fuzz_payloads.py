@@ -49,6 +49,7 @@ REQUEST_TYPES: dict[str, Any] = {
     "responses": ResponseCreateParamsNonStreaming, "messages": MessageCreateParamsNonStreaming,
     "count_tokens": MessageCountTokensParams,
 }
+_TEXT_CHARS = st.characters(exclude_categories=["Cs"])
 MARK = "\u2063~"  # ends in a character no JSON text ends in: a marked text that was not JSON stays not JSON
 
 
@@ -206,3 +207,24 @@ def test_a_lone_surrogate_escape_in_arguments_survives_a_rewrite() -> None:
     arguments = payload["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
     assert json.loads(arguments) == {"a": "\ud800", "b": "[X]"} and "\\ud800" in arguments
     assert json_codec.loads(json_codec.dumps(payload)) == payload
+
+
+_any_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**100), 2**100) | st.floats() | st.text(_TEXT_CHARS),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(_TEXT_CHARS, max_size=4), inner, max_size=3),
+    max_leaves=10)
+
+
+@fuzz_settings(300)
+@given(_any_json, st.sampled_from([{}, {"ensure_ascii": False}, {"separators": (",", ":")}, {"indent": 1}]))
+def test_the_codec_writes_back_what_it_read(value: Any, style: dict[str, Any]) -> None:
+    """``json_codec`` reads a body and, when a text changed, writes it back: nothing else may
+    change on the way (NaN, Infinity, integers past 64 bits, escapes, any spacing)."""
+    body = json.dumps(value, **style).encode()
+    assert exact(json.loads(json_codec.dumps(json_codec.loads(body)))) == exact(json.loads(body))
+
+
+def test_a_number_beyond_a_double_is_refused() -> None:
+    """Regression: read as infinity, it went back to the upstream as ``null``."""
+    with pytest.raises(ValueError, match="double"):
+        json_codec.loads(b'{"top_p": 1e400, "n": 12345678901234567890}')

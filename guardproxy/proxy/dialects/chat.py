@@ -121,19 +121,23 @@ class HeldCalls:
             call = self._function_call = self._function_call or {"arguments": ""}
             if "name" in function_delta:
                 call["name"] = function_delta["name"]
-            call["arguments"] += function_delta.get("arguments") or ""
+            call["arguments"] += _piece(function_delta.get("arguments"))
         return tool_deltas is not None or function_delta is not None
 
     def _add_tool_delta(self, delta: dict[str, Any]) -> None:
         index = delta.get("index", 0)
+        if not isinstance(index, int) or isinstance(index, bool):
+            return  # no call to add it to: a malformed delta is dropped, never sent unchecked
         call = self._tool_calls.setdefault(index, {"index": index, "function": {"arguments": ""}})
         for key in ("id", "type"):
             if key in delta:
                 call[key] = delta[key]
-        function = delta.get("function") or {}
+        function = delta.get("function")
+        if not isinstance(function, dict):
+            return
         if "name" in function:
             call["function"]["name"] = function["name"]
-        call["function"]["arguments"] += function.get("arguments") or ""
+        call["function"]["arguments"] += _piece(function.get("arguments"))
 
     def message(self) -> dict[str, Any]:
         """The calls as an assistant message, whose segments the output chain checks."""
@@ -152,3 +156,8 @@ class HeldCalls:
     def delta(message: dict[str, Any]) -> dict[str, Any]:
         """The (checked, possibly rewritten) calls as one streamed ``delta``."""
         return {key: message[key] for key in ("tool_calls", "function_call") if key in message}
+
+
+def _piece(arguments: Any) -> str:
+    """A streamed piece of call arguments; anything but a string adds nothing."""
+    return arguments if isinstance(arguments, str) else ""
