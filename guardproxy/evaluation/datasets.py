@@ -4,11 +4,19 @@ The schema is read from the first row's keys, so the shared datasets need no
 header or flag. Every row is validated against that schema and a problem names
 the file and the line: a row skipped in silence would change the figures
 without anyone noticing.
+
+A row may say where it comes from in ``meta.source``; figures are then also
+given per source, so a guard tuned on one kind of text can be seen to hold (or
+not) on another. The source is the data set, not the file inside it: the text
+up to the first space or colon (``"microsoft/TOXIGEN prompts/hate_asian_1k.txt"``
+is ``microsoft/TOXIGEN``), because several sets keep each label in a file of its
+own and a per-file split would be a per-label split.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +31,10 @@ _SCHEMAS: dict[Schema, tuple[str, dict[str, type]]] = {
     "injection": ("injection", {"text": str, "injection": bool}),
     "topics": ("topic", {"text": str, "topic": str}),
 }
+
+
+# Where a meta.source string stops naming the data set and starts naming a file or a split in it.
+_SOURCE_END = re.compile(r"[\s:]")
 
 
 class DatasetError(Exception):
@@ -47,6 +59,7 @@ class LabelledItem:
 
     ``spans`` are the gold PII spans that count (those with a ``--positive``
     label, if given). ``documents`` and ``question`` are grounding context.
+    ``source`` is the data set it comes from (see ``source_name``), if the row says.
     """
 
     line: int
@@ -55,6 +68,7 @@ class LabelledItem:
     spans: tuple[LabelledSpan, ...] = ()
     documents: tuple[str, ...] = ()
     question: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,11 @@ class Dataset:
     schema: Schema
     items: list[LabelledItem]
     gold_labels: frozenset[str]
+
+
+def source_name(source: str) -> str:
+    """The data set a ``meta.source`` names: its text up to the first space or colon."""
+    return _SOURCE_END.split(source.strip(), maxsplit=1)[0]
 
 
 def detect_schema(row: dict[str, Any], where: str) -> Schema:
@@ -120,19 +139,35 @@ def _item(
     for key, kind in _SCHEMAS[schema][1].items():
         if not isinstance(row.get(key), kind):
             raise DatasetError(f"{where}: {key!r} must be a {kind.__name__} in every {schema} row")
+    source = _source(row, where)
     if schema == "pii":
         gold = _gold_spans(row["spans"], row["text"], where)
         labels.update(span.label for span in gold)
         counted = tuple(span for span in gold if positive is None or span.label in positive)
-        return LabelledItem(number, row["text"], bool(counted), counted)
+        return LabelledItem(number, row["text"], bool(counted), counted, source=source)
     if schema == "grounding":
         # The guard should fire on an answer the context does not support.
         return LabelledItem(number, row["answer"], not row["grounded"], documents=(row["context"],),
-                            question=row["question"])
+                            question=row["question"], source=source)
     if schema == "topics":
         labels.add(row["topic"])
-        return LabelledItem(number, row["text"], positive is not None and row["topic"] in positive)
-    return LabelledItem(number, row["text"], row[_SCHEMAS[schema][0]])
+        return LabelledItem(number, row["text"], positive is not None and row["topic"] in positive, source=source)
+    return LabelledItem(number, row["text"], row[_SCHEMAS[schema][0]], source=source)
+
+
+def _source(row: dict[str, Any], where: str) -> str | None:
+    """The row's data set (``source_name`` of ``meta.source``), or None if the row does not say."""
+    meta = row.get("meta")
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{where}: 'meta' must be an object")
+    source = meta.get("source")
+    if source is None:
+        return None
+    if not isinstance(source, str) or not source_name(source):
+        raise DatasetError(f"{where}: 'meta.source' must be a non-empty string")
+    return source_name(source)
 
 
 def _gold_spans(raw: list[Any], text: str, where: str) -> list[LabelledSpan]:

@@ -50,8 +50,17 @@ def _confusion_json(confusion: Confusion) -> dict[str, Any]:
 def report_json(info: RunInfo, scores: Scores) -> dict[str, Any]:
     out: dict[str, Any] = {
         "data": info.data, "rows": info.rows, "schema": info.schema, "policy": info.policy, "chain": info.chain,
-        "stage": info.stage, "positive": info.positive, "item": _confusion_json(scores.item),
+        "stage": info.stage, "positive": info.positive, **_scores_json(scores),
     }
+    if scores.per_source is not None:
+        out["per_source"] = {source: {"rows": part.item.items, **_scores_json(part)}
+                             for source, part in scores.per_source.items()}
+    return out
+
+
+def _scores_json(scores: Scores) -> dict[str, Any]:
+    """The figures of a set of rows: the whole data or one source's rows."""
+    out: dict[str, Any] = {"item": _confusion_json(scores.item)}
     if scores.spans is not None:
         spans = scores.spans
         out["spans"] = {
@@ -95,13 +104,13 @@ def _shown(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-_ROW = "{:<18}{:>7}{:>7}{:>7}{:>7}{:>7}{:>11}{:>8}{:>7}{:>10}"
+_ROW = "{:<{width}}{:>7}{:>7}{:>7}{:>7}{:>7}{:>11}{:>8}{:>7}{:>10}"
 
 
-def _confusion_row(name: str, confusion: Confusion) -> str:
+def _confusion_row(name: str, confusion: Confusion, width: int) -> str:
     return _ROW.format(name, confusion.items, confusion.tp, confusion.fp, confusion.fn, confusion.tn,
                        _shown(confusion.precision), _shown(confusion.recall), _shown(confusion.f1),
-                       _shown(confusion.accuracy))
+                       _shown(confusion.accuracy), width=width)
 
 
 def report_text(info: RunInfo, scores: Scores) -> str:
@@ -111,13 +120,20 @@ def report_text(info: RunInfo, scores: Scores) -> str:
     ]
     if info.positive is not None:
         lines.append(f"positive: {', '.join(info.positive)}")
-    lines.append(_ROW.format("", "items", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "accuracy"))
-    lines.append(_confusion_row("all items", scores.item))
+    per_source = [(f"source {name}", part) for name, part in (scores.per_source or {}).items()]
+    width = max([18, *(len(name) + 2 for name, _ in per_source)])
+    lines.append(_ROW.format("", "items", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "accuracy",
+                             width=width))
+    lines.append(_confusion_row("all items", scores.item, width))
     for name, confusion in (scores.by_length or {}).items():
-        lines.append(_confusion_row(f"answer {name}", confusion))
+        lines.append(_confusion_row(f"answer {name}", confusion, width))
+    for name, part in per_source:
+        lines.append(_confusion_row(name, part.item, width))
     if scores.spans is not None:
         lines.extend(_span_lines(scores.spans))
         lines.extend(_typed_lines(scores.typed))
+        if scores.per_source is not None:
+            lines.extend(_source_span_lines(scores.per_source))
     latency = scores.latency
     lines.append(f"latency per item: p50 {latency.p50:.3f} ms  p95 {latency.p95:.3f} ms  mean {latency.mean:.3f} ms"
                  f"   guard failures: {scores.failures}")
@@ -139,7 +155,7 @@ def _span_lines(spans: SpanScores) -> list[str]:
     return lines
 
 
-_TYPED_ROW = "  {:<22}{:>10}{:>8}{:>11}{:>7}{:>7}{:>8}{:>7}"
+_TYPED_ROW = "  {:<{width}}{:>10}{:>8}{:>11}{:>7}{:>7}{:>8}{:>7}"
 
 
 def _typed_lines(typed: TypedScores | None) -> list[str]:
@@ -152,9 +168,36 @@ def _typed_lines(typed: TypedScores | None) -> list[str]:
         f"aliases: {aliases}; other labels match themselves):",
         f"  gold types: {', '.join(sorted(typed.gold_types)) or 'none'}; "
         f"predictions of other types (unjudged): {typed.unjudged}",
-        _TYPED_ROW.format("label", "predicted", "correct", "precision", "gold", "found", "recall", "f1"),
+        _TYPED_ROW.format("label", "predicted", "correct", "precision", "gold", "found", "recall", "f1", width=22),
     ]
-    for label, tally in [("all targeted types", overall), *_types_by_size(typed)]:
-        lines.append(_TYPED_ROW.format(label, tally.predicted, tally.correct, _shown(tally.precision), tally.gold,
-                                       tally.found, _shown(tally.recall), _shown(tally.f1)))
+    lines.extend(_typed_row(label, tally, 22) for label, tally in [("all targeted types", overall),
+                                                                   *_types_by_size(typed)])
+    return lines
+
+
+def _typed_row(label: str, tally: EntityTally, width: int) -> str:
+    return _TYPED_ROW.format(label, tally.predicted, tally.correct, _shown(tally.precision), tally.gold, tally.found,
+                             _shown(tally.recall), _shown(tally.f1), width=width)
+
+
+def _source_span_lines(per_source: dict[str, Scores]) -> list[str]:
+    """Each source's label-agnostic spans, then its type-aware figures (all targeted types, then each type)."""
+    width = max([22, *(len(name) + 2 for name in per_source)])
+    lines = ["spans per source (label-agnostic):",
+             _TYPED_ROW.format("source", "predicted", "matched", "precision", "gold", "found", "recall", "f1",
+                               width=width)]
+    for name, part in per_source.items():
+        spans = part.spans
+        assert spans is not None  # PII data has spans in every source
+        lines.append(_TYPED_ROW.format(name, spans.predicted, spans.matched, _shown(spans.precision), spans.gold,
+                                       spans.found, _shown(spans.recall), _shown(spans.f1), width=width))
+    if all(part.typed is None for part in per_source.values()):
+        return lines
+    lines.append("type-aware spans per source (the source's targeted types, then each type):")
+    lines.append(_TYPED_ROW.format("source / label", "predicted", "correct", "precision", "gold", "found", "recall",
+                                   "f1", width=width))
+    for name, part in per_source.items():
+        if part.typed is not None:
+            lines.append(_typed_row(name, part.typed.overall, width))
+            lines.extend(_typed_row(f"  {label}", tally, width) for label, tally in _types_by_size(part.typed))
     return lines

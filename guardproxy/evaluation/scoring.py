@@ -4,6 +4,11 @@ A ratio whose denominator is zero is ``None`` (printed ``n/a``), never a crash
 and never a made-up 0 or 1: a chain that flags nothing has no precision.
 F1 is ``2tp / (2tp + fp + fn)``, which is 0 rather than undefined when there
 was something to find and the chain found none of it.
+
+When the rows name their source, every figure is also computed per source,
+with the same rules as the whole: which predicted labels count and which gold
+types are judged are decided once, on all rows, so a source where the guard
+happened to emit no PERSON span still has its PERSON recall counted.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from guardproxy.evaluation.datasets import Dataset, LabelledItem, LabelledSpan
+from guardproxy.evaluation.datasets import Dataset, LabelledItem, LabelledSpan, Schema
 from guardproxy.evaluation.runner import Observation
 
 # Type-aware PII matching: the gold labels a predicted label may match (any other label matches only itself).
@@ -27,6 +32,9 @@ MATCHING_GOLD_LABELS: dict[str, frozenset[str]] = {
 
 # Grounding: the README warns that answer length alone leaks the label, so figures are also split by it.
 LENGTH_BUCKETS: tuple[tuple[str, float], ...] = (("<=10 words", 10), ("11-30 words", 30), (">30 words", math.inf))
+
+# The source of rows that name none, in data where other rows do.
+NO_SOURCE = "(no source)"
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -69,6 +77,10 @@ class Confusion:
     @property
     def accuracy(self) -> float | None:
         return ratio(self.tp + self.tn, self.items)
+
+    @property
+    def false_positive_rate(self) -> float | None:
+        return ratio(self.fp, self.fp + self.tn)
 
 
 @dataclass(slots=True)
@@ -184,12 +196,16 @@ class Latency:
 
 @dataclass
 class Scores:
+    """The figures of a set of rows; ``per_source`` holds the same figures for each source's rows
+    (None when no row names a source)."""
+
     item: Confusion
     latency: Latency
     failures: int
     spans: SpanScores | None = None
     typed: TypedScores | None = None
     by_length: dict[str, Confusion] | None = None
+    per_source: dict[str, Scores] | None = None
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -222,30 +238,62 @@ def prediction_labels(
     return positive | {label for label, gold in MATCHING_GOLD_LABELS.items() if gold & positive}
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """What decides how rows are judged, fixed once for a whole data set and reused for each source."""
+
+    schema: Schema
+    gold_labels: frozenset[str]
+    guard_labels: frozenset[str]
+    positive: frozenset[str] | None
+
+
 def score(dataset: Dataset, observations: Sequence[Observation], positive: frozenset[str] | None) -> Scores:
+    guard_labels = frozenset(span.label for o in observations for span in o.spans)
+    rules = _Rules(dataset.schema, dataset.gold_labels, guard_labels, positive)
+    scores = _score_rows(rules, dataset.items, observations)
+    groups = rows_by_source(dataset.items)
+    if groups is not None:
+        scores.per_source = {
+            source: _score_rows(rules, [dataset.items[i] for i in rows], [observations[i] for i in rows])
+            for source, rows in groups.items()
+        }
+    return scores
+
+
+def rows_by_source(items: Sequence[LabelledItem]) -> dict[str, list[int]] | None:
+    """Row indexes of each source, sources in order of first appearance; None if no row names one."""
+    if all(item.source is None for item in items):
+        return None
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(item.source or NO_SOURCE, []).append(index)
+    return groups
+
+
+def _score_rows(rules: _Rules, items: Sequence[LabelledItem], observations: Sequence[Observation]) -> Scores:
     scores = Scores(Confusion(), latency_of(observations), sum(o.failures for o in observations))
-    if dataset.schema == "pii":
-        scores.spans = _score_spans(dataset, observations, positive, scores.item)
-        scores.typed = score_typed(dataset, observations, positive)
+    if rules.schema == "pii":
+        scores.spans = _score_spans(rules, items, observations, scores.item)
+        scores.typed = _score_typed(rules, items, observations)
         return scores
-    for item, observation in zip(dataset.items, observations, strict=True):
+    for item, observation in zip(items, observations, strict=True):
         scores.item.count(item.positive, observation.fired)
-    if dataset.schema == "grounding":
-        scores.by_length = _by_length(dataset.items, observations)
+    if rules.schema == "grounding":
+        scores.by_length = _by_length(items, observations)
     return scores
 
 
 def _score_spans(
-    dataset: Dataset, observations: Sequence[Observation], positive: frozenset[str] | None, item_level: Confusion
+    rules: _Rules, items: Sequence[LabelledItem], observations: Sequence[Observation], item_level: Confusion
 ) -> SpanScores:
     """Item level (``item_level``, filled in here) and span level for PII data.
 
     Only spans predict here: a fail-closed guard failure carries no span, so it predicts nothing.
     """
-    guard_labels = frozenset(span.label for o in observations for span in o.spans)
-    keep = prediction_labels(guard_labels, dataset.gold_labels, positive)
-    spans = SpanScores(filter_applied=keep is not None, guard_labels=guard_labels)
-    for item, observation in zip(dataset.items, observations, strict=True):
+    keep = prediction_labels(rules.guard_labels, rules.gold_labels, rules.positive)
+    spans = SpanScores(filter_applied=keep is not None, guard_labels=rules.guard_labels)
+    for item, observation in zip(items, observations, strict=True):
         predicted = _distinct_spans(observation.spans, keep)
         item_level.count(item.positive, bool(predicted))
         spans.predicted += len(predicted)
@@ -260,20 +308,19 @@ def _score_spans(
     return spans
 
 
-def score_typed(
-    dataset: Dataset, observations: Sequence[Observation], positive: frozenset[str] | None
+def _score_typed(
+    rules: _Rules, items: Sequence[LabelledItem], observations: Sequence[Observation]
 ) -> TypedScores | None:
     """Type-aware precision, recall and F1, overall and per label; None if no guard label names a gold type.
 
     A guard with its own labels (``CREDENTIAL``, ``pattern:0``) cannot be judged by type.
     """
-    guard_labels = frozenset(span.label for o in observations for span in o.spans)
-    matchable = frozenset[str]().union(*(gold_labels_matched_by(label) for label in guard_labels))
-    gold_types = positive if positive is not None else matchable & dataset.gold_labels
-    if not matchable & dataset.gold_labels:
+    matchable = frozenset[str]().union(*(gold_labels_matched_by(label) for label in rules.guard_labels))
+    if not matchable & rules.gold_labels:
         return None
+    gold_types = rules.positive if rules.positive is not None else matchable & rules.gold_labels
     typed = TypedScores(gold_types)
-    for item, observation in zip(dataset.items, observations, strict=True):
+    for item, observation in zip(items, observations, strict=True):
         gold_spans = [g for g in item.spans if g.label in gold_types]
         predicted = []
         for span in {(s.start, s.end, s.label): s for s in observation.spans}.values():
