@@ -20,7 +20,7 @@ library and the CLI:
     .venv/bin/python benchmarks/loso.py toxicity [--max-fpr 0.1] [--out benchmarks/results/loso-toxicity.json]
 
 It prints markdown tables and writes the figures as JSON to ``benchmarks/results/loso-<guard>.json``.
-Scores are cached under ``benchmarks/.cache/loso/``, keyed on the guard's code, its config and the texts.
+Scores are cached under ``benchmarks/.cache/loso/`` (``loso_cache.py``).
 Data come from ``../shared/data/`` (never copied into the repository); without it the run is skipped.
 """
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import importlib
 import json
 import math
@@ -41,15 +40,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from loso_cache import FloatArray, ScoreCache
 
 from guardproxy.evaluation.scoring import Confusion
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
-CACHE = REPO / "benchmarks" / ".cache" / "loso"
 RESULTS = REPO / "benchmarks" / "results"
 
-FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 # Readable names for the data sets of ../shared/data (``source_name`` of their meta.source); others keep theirs.
@@ -300,47 +298,6 @@ def markdown(results: Sequence[SourceResult], stock_label: str) -> str:
             lines.append(f"| {r.source} | {task} | {name} | {parts[0].items} | {parts[0].tp + parts[0].fn} | "
                          f"{fpr} | {recall} |")
     return "\n".join(lines)
-
-
-# -- caching scores -----------------------------------------------------------------------------------------
-
-
-def code_digest(paths: Sequence[Path]) -> str:
-    """A digest of every file under ``paths``: cached scores are stale once the guard's code or data changes."""
-    digest = hashlib.sha256()
-    for root in paths:
-        files = sorted(p for p in (root.rglob("*") if root.is_dir() else [root])
-                       if p.is_file() and "__pycache__" not in p.parts)
-        for path in files:
-            digest.update(str(path.relative_to(root.parent)).encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class ScoreCache:
-    """Scores on disk as ``.npy``, keyed on a JSON description of what produced them (code, config, texts)."""
-
-    directory: Path = CACHE
-    enabled: bool = True
-
-    def get(self, key: Mapping[str, Any], compute: Callable[[], FloatArray]) -> FloatArray:
-        name = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
-        path = self.directory / f"{name}.npy"
-        if self.enabled and path.is_file():
-            return np.asarray(np.load(path), dtype=np.float64)
-        scores = np.asarray(compute(), dtype=np.float64)
-        if self.enabled:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            np.save(path, scores)
-        return scores
-
-
-def texts_digest(texts: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
-    return digest.hexdigest()[:16]
 
 
 # -- guard plugins and the CLI ------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from loso import REPO, SHARED_DATA, SHORT_NAMES, FloatArray, GuardBench, ScoreCache, Task, code_digest, texts_digest
+from loso import REPO, SHARED_DATA, SHORT_NAMES, GuardBench, Task
+from loso_cache import FloatArray, ScoreCache, code_digest, texts_digest
 from topics_quality import PAIR_B, pair_a_topics
 
 from guardproxy.evaluation.datasets import source_name

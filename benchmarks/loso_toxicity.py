@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from loso import REPO, SHARED_DATA, SHORT_NAMES, FloatArray, GuardBench, ScoreCache, Task, code_digest, texts_digest
+from loso import REPO, SHARED_DATA, SHORT_NAMES, GuardBench, Task
+from loso_cache import FloatArray, ScoreCache, code_digest, texts_digest
 
 from guardproxy.evaluation.datasets import source_name
 from guardproxy.guards import GuardContext, Segment

@@ -14,9 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks import loso
 from guardproxy.evaluation.datasets import source_name
-from tests.test_evaluation import eval_cli, eval_json, policy, probe_policy, span, write_jsonl
+from tests.test_evaluation import REPO, eval_cli, eval_json, policy, probe_policy, span, write_jsonl
+
+sys.path.append(str(REPO / "benchmarks"))  # the benchmarks import each other by name, as when run as scripts
+import loso
+import loso_cache
 
 __all__ = ["policy", "probe_policy"]  # fixtures, shared with test_evaluation
 
@@ -319,18 +322,18 @@ def test_parse_grid() -> None:
 def test_score_cache(tmp_path: Path) -> None:
     calls: list[int] = []
 
-    def compute() -> loso.FloatArray:
+    def compute() -> loso_cache.FloatArray:
         calls.append(1)
         return np.array([0.25, 0.5])
 
-    cache = loso.ScoreCache(tmp_path / "cache")
-    key = {"guard": "x", "texts": loso.texts_digest(["a", "b"])}
+    cache = loso_cache.ScoreCache(tmp_path / "cache")
+    key = {"guard": "x", "texts": loso_cache.texts_digest(["a", "b"])}
     assert cache.get(key, compute).tolist() == [0.25, 0.5]
     assert cache.get(key, compute).tolist() == [0.25, 0.5]
     assert len(calls) == 1
-    cache.get({**key, "texts": loso.texts_digest(["a", "c"])}, compute)
+    cache.get({**key, "texts": loso_cache.texts_digest(["a", "c"])}, compute)
     assert len(calls) == 2
-    off = loso.ScoreCache(tmp_path / "off", enabled=False)
+    off = loso_cache.ScoreCache(tmp_path / "off", enabled=False)
     off.get(key, compute)
     assert len(calls) == 3 and not (tmp_path / "off").exists()
 
@@ -339,9 +342,9 @@ def test_code_digest_follows_the_files(tmp_path: Path) -> None:
     code = tmp_path / "guard"
     code.mkdir()
     (code / "a.py").write_text("x = 1\n")
-    before = loso.code_digest([code])
+    before = loso_cache.code_digest([code])
     (code / "a.py").write_text("x = 2\n")
-    assert loso.code_digest([code]) != before
+    assert loso_cache.code_digest([code]) != before
 
 
 def test_cli_with_a_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -349,7 +352,7 @@ def test_cli_with_a_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caps
         ("A", 0.6, True), ("A", 0.4, False), ("B", 0.6, True), ("B", 0.4, False), ("C", 0.8, True),
         ("C", 0.6, False)]])
 
-    def build_tasks(paths: Sequence[Path], cache: loso.ScoreCache) -> list[loso.Task]:
+    def build_tasks(paths: Sequence[Path], cache: loso_cache.ScoreCache) -> list[loso.Task]:
         rows = [json.loads(line) for line in paths[0].read_text().splitlines()]
         return [task(s, [r["score"] for r in rows if r["source"] == s and r["gold"]],
                      [r["score"] for r in rows if r["source"] == s and not r["gold"]]) for s in "ABC"]
