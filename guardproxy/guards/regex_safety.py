@@ -12,8 +12,10 @@ possessive quantifier, a conditional group) is refused with a message naming the
 unless its policy entry says ``engine: python``. Such a pattern runs in the ``regex`` module
 with the GIL released while it matches (``concurrent=True``) and a timeout on each search;
 past it the search raises ``PatternTimeout``, which the engine treats as any guard error
-(``on_error``). A guard holding such a pattern must run in the guard pool (``kind = "cpu"``),
-never on the event loop; searches stop early once the engine abandons the scan.
+(``on_error``). The ``regex`` module counts that timeout in the process's CPU time (C's
+``clock()``, all threads together), so a busy process reaches it sooner than the wall clock
+and a starved one later. A guard holding such a pattern must run in the guard pool
+(``kind = "cpu"``), never on the event loop; searches stop early once the engine abandons the scan.
 
 Both engines yield the spans ``re.finditer`` would, leaving out empty matches (an empty
 match finds nothing). Patterns are Python ``re`` syntax with either engine.
@@ -21,7 +23,6 @@ match finds nothing). Patterns are Python ``re`` syntax with either engine.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
 from re import _constants as sre  # type: ignore[attr-defined]  # CPython's own parser, as re.compile uses it
@@ -61,12 +62,11 @@ class PolicyRegex(Protocol):
     def spans(self, text: str) -> Iterator[tuple[int, int]]: ...
 
 
-@functools.lru_cache(maxsize=1024)  # checked when a policy loads, compiled again when its guard is built
 def compile_policy_regex(pattern: str, flags: int = 0, engine: RegexEngine = "re2", *,
                          timeout_ms: int = DEFAULT_TIMEOUT_MS, where: str = "entry") -> PolicyRegex:
     """``flags`` are ``re`` flags. Raises ``ValueError`` with a message for the policy author
-    (``where`` names what holds the ``engine`` key: "entry", "pattern"). The result is shared
-    (it holds no state) and safe to use from several threads."""
+    (``where`` names what holds the ``engine`` key: "entry", "pattern"). The result holds no
+    state between calls and is safe to use from several threads."""
     try:
         parsed = _parser.parse(pattern, flags)
         matches_empty = re.compile(pattern, flags).match("") is not None
@@ -103,10 +103,10 @@ def backtracking_features(data: Any) -> list[tuple[str, str]]:
             children = [av[1], av[2]]
         elif op in (sre.ASSERT, sre.ASSERT_NOT):
             direction, body = av
-            side = "lookahead" if direction > 0 else "lookbehind"
-            negative = "negative " if op is sre.ASSERT_NOT else ""
-            opening = {(1, ""): "(?=", (1, "n"): "(?!", (-1, ""): "(?<=", (-1, "n"): "(?<!"}[direction, negative[:1]]
-            feature = (f"a {negative}{side} {opening}...)", f"the {side}")
+            side, opening = ("lookahead", "(?") if direction > 0 else ("lookbehind", "(?<")
+            negative = op is sre.ASSERT_NOT
+            feature = (f"a {'negative ' if negative else ''}{side} {opening}{'!' if negative else '='}...)",
+                       f"the {side}")
             children = [body]
         elif op is sre.ATOMIC_GROUP:
             feature = ("an atomic group (?>...)", "the atomic group")

@@ -7,7 +7,10 @@ is written out again for RE2, such that RE2 finds the spans Python would find:
 - ``\w``, ``\d``, ``\s`` and their negations are the Unicode classes Python uses (RE2's
   are ASCII unless the pattern sets ``(?a)``); ``\Z`` is RE2's ``\z``; ``.``, ``^`` and
   ``$`` follow the DOTALL and MULTILINE flags in force where they appear;
-- groups become non-capturing: findings are spans, nothing reads groups.
+- groups become non-capturing: findings are spans, nothing reads groups;
+- case-insensitive matching is Unicode simple case folding in both. They differ on one
+  character (checked by the tests on every cased one): Python also lets a pattern's dotless
+  ``ı`` match ``I``.
 
 Two of Python's assertions have no RE2 equivalent: the Unicode word boundary ``\b``/``\B``
 (RE2 knows only ASCII word characters there) and ``$`` without MULTILINE (Python's also

@@ -7,6 +7,8 @@ from guardproxy.guards.re2_translation.tree import Alt, At, Chars, Group, Lit, M
 
 
 class Emitter:
+    """Writes trees as RE2 text, numbering the marker groups it writes."""
+
     def __init__(self) -> None:
         self.groups = 0
         self.starts: list[int] = []
