@@ -19,6 +19,10 @@ Besides the contract, what the built-in guards share, for guards that want the s
   ``CachedEncoder`` to remember the vectors of texts seen before.
 - ``shared_doc(nlp, text)``: the tokenized spaCy ``Doc`` of a text, the same one for every
   guard that asks while it is cached (``spacy_docs.py`` says what it may and may not be used for).
+- ``compile_policy_regex(pattern, flags, engine)``: a policy's regular expression on RE2 (linear
+  time), with Python's meaning; backtracking features refused unless ``engine="python"``, which
+  runs under a timeout (``PatternTimeout``). ``validate_regex`` checks syntax only: a guard that
+  takes patterns from policies should compile them with ``compile_policy_regex`` instead.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from guardproxy.guards.base import (
     UpstreamClient,
     validate_regex,
 )
+from guardproxy.guards.regex_safety import PatternTimeout, PolicyRegex, compile_policy_regex
 from guardproxy.guards.registry import REGISTRY, GuardType
 from guardproxy.guards.spacy_docs import shared_doc
 
@@ -51,12 +56,15 @@ __all__ = [
     "GuardKind",
     "GuardType",
     "MiniLMEncoder",
+    "PatternTimeout",
+    "PolicyRegex",
     "ScanAbandoned",
     "Segment",
     "Stage",
     "UpstreamCallError",
     "UpstreamClient",
     "Vectors",
+    "compile_policy_regex",
     "normalise_rows",
     "raise_if_abandoned",
     "shared_doc",
