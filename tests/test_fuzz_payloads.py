@@ -144,7 +144,7 @@ def check_round_trip(payload: dict[str, Any], segments_of: Callable[[dict[str, A
 
 
 @pytest.mark.parametrize("api", sorted(REQUESTS))
-@fuzz_settings(60)
+@fuzz_settings(40)
 @given(data=st.data())
 def test_generated_requests_follow_the_sdk_types(api: str, data: st.DataObject) -> None:
     payload = data.draw(REQUESTS[api])
@@ -153,14 +153,14 @@ def test_generated_requests_follow_the_sdk_types(api: str, data: st.DataObject) 
 
 
 @pytest.mark.parametrize("api", sorted(RESPONSES))
-@fuzz_settings(60)
+@fuzz_settings(40)
 @given(data=st.data())
 def test_generated_answers_follow_the_sdk_types(api: str, data: st.DataObject) -> None:
     validated(data.draw(RESPONSES[api]))
 
 
 @pytest.mark.parametrize("api", sorted(REQUESTS))
-@fuzz_settings(150)
+@fuzz_settings(100)
 @given(data=st.data())
 def test_request_texts_written_back_give_the_same_payload(api: str, data: st.DataObject) -> None:
     dialect: Dialect = DIALECT_OF[api]
@@ -168,7 +168,7 @@ def test_request_texts_written_back_give_the_same_payload(api: str, data: st.Dat
 
 
 @pytest.mark.parametrize("api", sorted(RESPONSES))
-@fuzz_settings(150)
+@fuzz_settings(100)
 @given(data=st.data())
 def test_answer_texts_written_back_give_the_same_payload(api: str, data: st.DataObject) -> None:
     dialect: Dialect = DIALECT_OF[api]
@@ -215,7 +215,7 @@ _any_json = st.recursive(
     max_leaves=10)
 
 
-@fuzz_settings(300)
+@fuzz_settings(200)
 @given(_any_json, st.sampled_from([{}, {"ensure_ascii": False}, {"separators": (",", ":")}, {"indent": 1}]))
 def test_the_codec_writes_back_what_it_read(value: Any, style: dict[str, Any]) -> None:
     """``json_codec`` reads a body and, when a text changed, writes it back: nothing else may

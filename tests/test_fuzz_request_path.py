@@ -23,8 +23,10 @@ What must hold, whatever came in:
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import anthropic
 import openai
@@ -128,7 +130,7 @@ def requests(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str]]:
 
 # -- the properties -------------------------------------------------------------------------------------------
 
-@fuzz_settings(500)
+@fuzz_settings(400)
 @given(requests())
 def test_any_body_on_any_guarded_path_gets_no_5xx_and_errors_in_the_api_shape(
         stack: Stack, case: tuple[str, bytes, dict[str, str]]) -> None:
@@ -154,6 +156,10 @@ def test_other_methods_and_spellings_of_the_paths(stack: Stack, api: str, method
     path = spelling.format(p=PATHS[api], q=PATHS[api].removeprefix("/v1/"))
     response = post(stack, api, body, {}, method, path)
     assert_no_crash(stack, f"{method} {path} {body[:200]!r}", response.status_code, response.text)
+    if response.status_code >= 400:
+        anthropic_path = posixpath.normpath(unquote(path.partition("?")[0])).lower().startswith("/v1/messages")
+        if not (anthropic_path and response.json()["error"].get("code") == "invalid_path"):  # see the xfail below
+            assert_error_shape("messages" if anthropic_path else "chat", response.status_code, response.json())
 
 
 _ANSWERS = {"azure_chat": "chat", "count_tokens": None, "embeddings": None}
@@ -171,7 +177,7 @@ def exchanges(draw: st.DrawFn) -> tuple[str, dict[str, Any], Any]:
     return api, payload, answer
 
 
-@fuzz_settings(120)
+@fuzz_settings(100)
 @given(exchanges())
 def test_valid_requests_and_answers_through_the_sdks(stack: Stack, exchange: tuple[str, dict[str, Any], Any]) -> None:
     api, payload, answer = exchange
@@ -201,7 +207,7 @@ def streamed(draw: st.DrawFn) -> tuple[Any, str, str | None, tuple[str, str] | N
     return api, user, draw(texts), call
 
 
-@fuzz_settings(60)
+@fuzz_settings(40)
 @given(streamed())
 def test_streamed_answers_through_the_sdks(stack: Stack, case: tuple[Any, str, str | None, tuple[str, str] | None]
                                            ) -> None:
@@ -246,3 +252,23 @@ def test_crashes_found_by_fuzzing(stack: Stack, name: str) -> None:
         assert_only_texts_changed(stack, api, body)
         assert EMAIL.encode() not in stack.upstream.received[0].body
         assert SECRET.encode() not in stack.upstream.received[0].body
+
+
+# -- found by fuzzing, to be fixed outside the files of these tests ----------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="front.py answers a rejected path in the OpenAI shape, on Anthropic paths too")
+def test_a_rejected_spelling_of_an_anthropic_path_gets_the_anthropic_error_shape(stack: Stack) -> None:
+    response = post(stack, "messages", b"{}", {}, "POST", "/v1/messages%2F")
+    assert response.status_code == 400
+    assert_error_shape("messages", 400, response.json())
+
+
+@pytest.mark.xfail(strict=True, reason="handlers.guarded forwards the client's bytes, whose duplicate key the "
+                                       "upstream's parser may read differently from the proxy's (last wins)")
+def test_a_key_given_twice_cannot_carry_unchecked_text_upstream(stack: Stack) -> None:
+    """The guards check the last ``messages`` (what Python's and orjson's parsers keep); the bytes
+    sent on hold both, and a parser that keeps the first sees the banned word."""
+    body = (b'{"model": "m", "messages": [{"role": "user", "content": "' + BANNED.encode() + b'"}], '
+            b'"messages": [{"role": "user", "content": "hello"}]}')
+    response = post(stack, "chat", body, {})
+    assert response.status_code == 400 or BANNED.encode() not in stack.upstream.bodies()
