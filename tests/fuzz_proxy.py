@@ -24,6 +24,7 @@ import openai
 from guardproxy.config import Settings
 from guardproxy.http.app import create_app
 from guardproxy.proxy.dialects import DIALECTS, apply_texts
+from tests.conftest import wait_until
 from tests.contract_apis import AZURE_VERSION, DEPLOYMENT
 from tests.scripted_upstream import ScriptedUpstream
 from tests.servers import ThreadedServer
@@ -120,6 +121,21 @@ def assert_error_shape(api: str, status: int, body: Any) -> None:
         assert isinstance(error, dict) and isinstance(error.get("type"), str), body
         assert {"param", "code"} <= set(error), body
     assert isinstance(error.get("message"), str) and error["message"], body
+
+
+BROKEN_OFF = (httpx.TransportError, openai.APIConnectionError, anthropic.APIConnectionError)
+
+
+@contextmanager
+def answered_whole(stack: Stack, what: str) -> Iterator[None]:
+    """A client error for an answer cut off mid-way is the proxy crashing while it answered:
+    fail with what it logged (its log line may come just after the connection closed)."""
+    try:
+        yield
+    except BROKEN_OFF as exc:
+        wait_until(lambda: bool(stack.crashes.seen), timeout=2.0)
+        raise AssertionError(f"{what}: the answer was cut off ({type(exc).__name__}); "
+                             f"the proxy logged {stack.crashes.take()}") from None
 
 
 def assert_no_crash(stack: Stack, what: str, status: int | None = None, text: str = "") -> None:

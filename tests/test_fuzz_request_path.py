@@ -49,6 +49,7 @@ from tests.contract_apis import APIS
 from tests.fuzz_proxy import (
     PATHS,
     Stack,
+    answered_whole,
     assert_error_shape,
     assert_no_crash,
     assert_only_texts_changed,
@@ -135,8 +136,9 @@ def requests(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str]]:
 def test_any_body_on_any_guarded_path_gets_no_5xx_and_errors_in_the_api_shape(
         stack: Stack, case: tuple[str, bytes, dict[str, str]]) -> None:
     api, body, sent_headers = case
-    response = post(stack, api, body, sent_headers)
     what = f"POST {PATHS[api]} {body[:300]!r} {sent_headers}"
+    with answered_whole(stack, what):
+        response = post(stack, api, body, sent_headers)
     assert_no_crash(stack, what, response.status_code, response.text)
     if response.status_code >= 400:
         assert_error_shape(api, response.status_code, response.json())
@@ -184,7 +186,8 @@ def test_valid_requests_and_answers_through_the_sdks(stack: Stack, exchange: tup
     stack.upstream.script(Answer(json=answer))
     what = f"{api} {payload} -> {answer}"
     try:
-        sdk_call(stack, api, payload)
+        with answered_whole(stack, what):
+            sdk_call(stack, api, payload)
     except (openai.APIStatusError, anthropic.APIStatusError) as exc:
         assert_no_crash(stack, what, exc.status_code, exc.response.text)
         assert exc.status_code == 400 and BANNED in json.dumps(payload), what  # only a block refuses these
@@ -213,8 +216,10 @@ def test_streamed_answers_through_the_sdks(stack: Stack, case: tuple[Any, str, s
                                            ) -> None:
     api, user, text, call = case
     stack.upstream.script(api.script(text, call, True))
-    api.call(stack.url, user, True)
-    assert_no_crash(stack, f"{api.name} stream of {text!r} {call}")
+    what = f"{api.name} stream of {text!r} {call}"
+    with answered_whole(stack, what):
+        api.call(stack.url, user, True)
+    assert_no_crash(stack, what)
 
 
 # -- crashes the fuzzing found, kept as regressions ---------------------------------------------------------
