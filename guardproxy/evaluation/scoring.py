@@ -252,7 +252,7 @@ def score(dataset: Dataset, observations: Sequence[Observation], positive: froze
     guard_labels = frozenset(span.label for o in observations for span in o.spans)
     rules = _Rules(dataset.schema, dataset.gold_labels, guard_labels, positive)
     scores = _score_rows(rules, dataset.items, observations)
-    groups = rows_by_source(dataset.items)
+    groups = _rows_by_source(dataset.items)
     if groups is not None:
         scores.per_source = {
             source: _score_rows(rules, [dataset.items[i] for i in rows], [observations[i] for i in rows])
@@ -261,7 +261,7 @@ def score(dataset: Dataset, observations: Sequence[Observation], positive: froze
     return scores
 
 
-def rows_by_source(items: Sequence[LabelledItem]) -> dict[str, list[int]] | None:
+def _rows_by_source(items: Sequence[LabelledItem]) -> dict[str, list[int]] | None:
     """Row indexes of each source, sources in order of first appearance; None if no row names one."""
     if all(item.source is None for item in items):
         return None
