@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from guardproxy import json_codec
 from guardproxy.proxy.dialects import ALL_CHOICES, DIALECTS
 from guardproxy.proxy.dialects.chat import HeldCalls
-from tests.api_payloads import RESPONSES, arguments, ids, names, near_valid, texts
+from tests.api_payloads import EMAIL, RESPONSES, arguments, ids, names, near_valid, texts
 from tests.fuzz_proxy import PATHS, Stack, answered_whole, assert_no_crash, post, running_stack
 from tests.fuzzing import fuzz_settings
 from tests.scripted_upstream import Answer, Raw, chat_chunk, messages_events, responses_events, split
@@ -185,13 +185,20 @@ def test_a_chat_stream_with_a_malformed_call_delta_ends_cleanly(stack: Stack) ->
 
 
 
-@pytest.mark.xfail(strict=True, reason="responses_stream.py: _add_part looks an output_index that is an object up "
-                                       "in a dict (TypeError: unhashable)")
-def test_a_responses_part_with_an_unhashable_output_index(stack: Stack) -> None:
-    """Found by the stream property above (an upstream's ``response.content_part.added`` whose
-    ``output_index`` is ``{}``): the guarded Responses stream stops with an unhandled TypeError."""
-    events = valid_events("responses", ["Hello"], None)
-    events[3] = {**events[3], "output_index": {}}
-    with answered_whole(stack, "unhashable output_index"):
+@pytest.mark.xfail(strict=True, reason="responses_stream.py reads output_index unchecked: looked up in a dict "
+                                       "(_add_part: TypeError, unhashable) and read back with int() from a "
+                                       "channel name (_path: ValueError for None)")
+@pytest.mark.parametrize(("at", "output_index", "text"), [
+    (3, {}, "Hello"),  # response.content_part.added
+    (4, None, f"{EMAIL} {EMAIL}"),  # response.output_text.delta, a text released (and redacted) at once
+    (5, None, "Hello"),  # response.output_text.done
+], ids=["part added, index an object", "text delta, index null", "text done, index null"])
+def test_a_responses_event_with_an_output_index_of_the_wrong_type(stack: Stack, at: int, output_index: Any,
+                                                                  text: str) -> None:
+    """Found by the stream property above: the guarded Responses stream stops with an unhandled
+    exception (the client's connection is cut) instead of ending with a bad_stream error event."""
+    events = valid_events("responses", [text], None)
+    events[at] = {**events[at], "output_index": output_index}
+    with answered_whole(stack, f"output_index {output_index!r}"):
         response = streamed(stack, "responses", {**_REQUESTS["responses"], "stream": True}, events)
-    assert_no_crash(stack, "unhashable output_index", response.status_code, response.text)
+    assert_no_crash(stack, f"output_index {output_index!r}", response.status_code, response.text)

@@ -17,7 +17,12 @@ What must hold, whatever came in:
 - the proxy logs no unhandled exception (which is how a crash after the answer
   started shows, when the status was already sent) and no guard raises;
 - every error has its API's shape: OpenAI's ``{"error": {...}}``, Anthropic's
-  ``{"type": "error", "error": {...}}`` on the Messages paths.
+  ``{"type": "error", "error": {...}}`` on the Messages paths;
+- what reaches the upstream is the client's body, or it with only the guarded texts
+  changed (no number, key or structure rewritten on the way).
+
+Crashes found here are kept as regression cases (``REGRESSIONS``); findings whose
+fix lies outside these tests' files are strict xfail tests at the end.
 """
 
 from __future__ import annotations
