@@ -42,7 +42,7 @@ def answers(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     return api, draw(near_valid(RESPONSES[api], wrong_values))
 
 
-@fuzz_settings(300)
+@fuzz_settings(200)
 @given(answers(), st.sampled_from([{0}, {ALL_CHOICES}, {1}, set()]))
 def test_answers_of_the_wrong_shape_are_read_withheld_and_noted(case: tuple[str, Any], choices: set[int]) -> None:
     api, payload = case
@@ -66,7 +66,7 @@ holder = st.fixed_dictionaries({}, optional={
                                                          "arguments": arguments | wrong_values()}) | wrong_values()})
 
 
-@fuzz_settings(300)
+@fuzz_settings(200)
 @given(st.lists(holder, min_size=1, max_size=5))
 def test_streamed_call_deltas_of_any_shape_are_held(deltas: list[dict[str, Any]]) -> None:
     """A chat stream's call deltas (``HeldCalls``): whatever they hold, they are taken,
@@ -158,7 +158,7 @@ def streams(draw: st.DrawFn) -> tuple[str, list[Any], int]:
     return api, events, draw(st.integers(1, 2))
 
 
-@fuzz_settings(100)
+@fuzz_settings(80)
 @given(streams())
 def test_streams_of_events_of_the_wrong_shape_never_crash_the_proxy(stack: Stack, case: tuple[str, list[Any], int]
                                                                     ) -> None:

@@ -215,7 +215,7 @@ _any_json = st.recursive(
     max_leaves=10)
 
 
-@fuzz_settings(200)
+@fuzz_settings(150)
 @given(_any_json, st.sampled_from([{}, {"ensure_ascii": False}, {"separators": (",", ":")}, {"indent": 1}]))
 def test_the_codec_writes_back_what_it_read(value: Any, style: dict[str, Any]) -> None:
     """``json_codec`` reads a body and, when a text changed, writes it back: nothing else may

@@ -136,7 +136,7 @@ def requests(draw: st.DrawFn) -> tuple[str, bytes, dict[str, str]]:
 
 # -- the properties -------------------------------------------------------------------------------------------
 
-@fuzz_settings(400)
+@fuzz_settings(300)
 @given(requests())
 def test_any_body_on_any_guarded_path_gets_no_5xx_and_errors_in_the_api_shape(
         stack: Stack, case: tuple[str, bytes, dict[str, str]]) -> None:
@@ -184,7 +184,7 @@ def exchanges(draw: st.DrawFn) -> tuple[str, dict[str, Any], Any]:
     return api, payload, answer
 
 
-@fuzz_settings(100)
+@fuzz_settings(80)
 @given(exchanges())
 def test_valid_requests_and_answers_through_the_sdks(stack: Stack, exchange: tuple[str, dict[str, Any], Any]) -> None:
     api, payload, answer = exchange
