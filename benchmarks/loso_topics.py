@@ -15,6 +15,8 @@ the others are below.
 from __future__ import annotations
 
 import json
+import os
+import random
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -31,6 +33,12 @@ from guardproxy.guards.topics.config import DEFAULT_THRESHOLD, TopicsConfig
 from guardproxy.guards.topics.guard import TopicsGuard
 
 BATCH = 64
+LONG_DOCUMENTS = 40  # positives per task, and as many negatives
+SEED = 14
+# The guard's settings besides the topic; LOSO_TOPICS_CALIBRATION=none scores the uncalibrated cosine (the
+# guard before issue 14), for the before/after table.
+SETTINGS: dict[str, Any] = {"threshold": 0.0, **({"calibration": os.environ["LOSO_TOPICS_CALIBRATION"]}
+                                                  if os.environ.get("LOSO_TOPICS_CALIBRATION") else {})}
 CODE = (REPO / "guardproxy" / "guards" / "topics", REPO / "guardproxy" / "embeddings",
         REPO / "guardproxy" / "guards" / "sentences.py")
 
@@ -150,8 +158,9 @@ TOPICS = {
 
 
 def topic_scores(topic: dict[str, Any], texts: Sequence[str]) -> FloatArray:
-    """Each text's finding score for ``topic`` alone (0 when none), from the guard with the threshold at 0."""
-    guard = TopicsGuard(TopicsConfig(topics=[topic], threshold=0.0))
+    """Each text's finding score for ``topic`` alone (0 when none), from the guard with the threshold at 0,
+    scanned in order (``calibration: traffic`` follows the rows it has seen)."""
+    guard = TopicsGuard(TopicsConfig(topics=[topic], **SETTINGS))
     guard.warm()
     context = GuardContext("input")
     scores = np.zeros(len(texts))
@@ -161,6 +170,31 @@ def topic_scores(topic: dict[str, Any], texts: Sequence[str]) -> FloatArray:
         for finding in findings:
             scores[offset + finding.segment] = max(scores[offset + finding.segment], finding.score)
     return scores
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text[-1:] in ".?!" else f"{text}."
+
+
+def long_documents(texts: Sequence[str], labels: Sequence[str], banned: str) -> tuple[list[str], list[bool]]:
+    """Documents of ten rows: five of ``banned`` and five of another topic, or five each of two allowed
+    topics; the rows of one document are shuffled, and the order of documents alternates."""
+    rng = random.Random(f"{SEED}:{banned}")
+    by_topic: dict[str, list[str]] = {}
+    for text, label in zip(texts, labels, strict=True):
+        by_topic.setdefault(label, []).append(_sentence(text))
+    others = sorted(t for t in by_topic if t != banned)
+    documents: list[str] = []
+    gold: list[bool] = []
+    for _ in range(LONG_DOCUMENTS):
+        for positive in (True, False):
+            first, second = (banned, rng.choice(others)) if positive else rng.sample(others, 2)
+            sentences = rng.sample(by_topic[first], 5) + rng.sample(by_topic[second], 5)
+            rng.shuffle(sentences)
+            documents.append(" ".join(sentences))
+            gold.append(positive)
+    return documents, gold
 
 
 def build_tasks(paths: Sequence[Path], cache: ScoreCache) -> list[Task]:
@@ -177,9 +211,15 @@ def build_tasks(paths: Sequence[Path], cache: ScoreCache) -> list[Task]:
         texts = [row["text"] for row in rows]
         labels = np.array([row["topic"] for row in rows])
         for topic in TOPICS[source]:
-            key = {"guard": "topics", "code": code, "topic": topic, "texts": texts_digest(texts)}
-            scores = cache.get(key, partial(topic_scores, topic, texts))
-            tasks.append(Task(source, topic["name"], scores, labels == topic["name"]))
+            documents, long_gold = long_documents(texts, list(labels), topic["name"])
+            scanned = texts + documents
+            key = {"guard": "topics", "code": code, "topic": topic, "settings": SETTINGS,
+                   "texts": texts_digest(scanned)}
+            scores = cache.get(key, partial(topic_scores, topic, scanned))
+            queries = np.arange(len(scanned)) < len(texts)
+            gold = np.concatenate([labels == topic["name"], np.array(long_gold)])
+            tasks.append(Task(source, topic["name"], scores, gold,
+                              subsets={"queries": queries, "long documents": ~queries}))
     return tasks
 
 

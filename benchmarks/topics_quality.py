@@ -67,11 +67,15 @@ def pair_a_topics() -> list[dict[str, Any]]:
 
 def item_scores(topics: list[dict[str, Any]], method: str, texts: Sequence[str]) -> list[float]:
     """Each text's highest finding score (0 when nothing fired) with the threshold at 0."""
-    guard = TopicsGuard(TopicsConfig(topics=topics, method=method, threshold=0.0))  # type: ignore[arg-type]
+    guard = TopicsGuard(TopicsConfig.model_validate({"topics": topics, "method": method, "threshold": 0.0}))
     guard.warm()
     context = GuardContext("input")
-    return [max((f.score for f in guard.scan([Segment(text, (), "user")], context)), default=0.0)
-            for text in texts]
+    scores = []
+    for text in texts:
+        findings = guard.scan([Segment(text, (), "user")], context)
+        assert isinstance(findings, list)  # keywords and semantic answer at once
+        scores.append(max((f.score for f in findings), default=0.0))
+    return scores
 
 
 def confusion(scores: Sequence[float], gold: Sequence[bool], threshold: float) -> Confusion:

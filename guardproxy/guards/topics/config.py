@@ -9,11 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from guardproxy.guards.base import GuardConfig
 
 Method = Literal["keywords", "semantic", "llm"]
+Calibration = Literal["traffic", "none"]
 
 # Calibrated for ``method: semantic`` on one random half of the CLINC150 dev rows and confirmed on the
 # other half and on a second pair of banned domains (benchmarks/topics_quality.py).
 DEFAULT_THRESHOLD = 0.48
 DEFAULT_KEYWORD_BOOST = 0.1
+# ``calibration: traffic``: recent whole-text scores kept per topic, and the most they may lower a score
+# (``calibration.py``); chosen leave-one-source-out on CLINC150 and BANKING77 (benchmarks/loso.py topics).
+DEFAULT_CALIBRATION_WINDOW = 256
+DEFAULT_CALIBRATION_MAX_SHIFT = 0.2
 
 
 def _not_blank(values: list[str], key: str) -> list[str]:
@@ -49,6 +54,9 @@ class TopicsConfig(GuardConfig):
     method: Method = "semantic"
     threshold: float = Field(DEFAULT_THRESHOLD, ge=0, le=1)
     keyword_boost: float = Field(DEFAULT_KEYWORD_BOOST, ge=0, le=1)
+    calibration: Calibration = "traffic"
+    calibration_window: int = Field(DEFAULT_CALIBRATION_WINDOW, ge=16, le=100_000)
+    calibration_max_shift: float = Field(DEFAULT_CALIBRATION_MAX_SHIFT, ge=0, le=1)
     window_sentences: int = Field(2, ge=0, le=20)
     window_embedding: Literal["composed", "encoded"] = "composed"
     roles: list[str] | None = None

@@ -1,14 +1,16 @@
 """The topics guard: a finding per segment (or sentence window, or keyword) about a banned topic.
 
 Every finding's label is the topic's name and its score is the method's:
-the best cosine (plus ``keyword_boost`` when a keyword of the topic is in the
-scored text, capped at 1) for ``semantic``, 1.0 for a keyword or a judge's yes.
-A finding fires when its score reaches ``threshold``.
+for ``semantic``, the best cosine less the topic's traffic shift
+(``calibration.py``; none with ``calibration: none``), plus ``keyword_boost``
+when a keyword of the topic is in the scored text, capped at 1; 1.0 for a
+keyword or a judge's yes. A finding fires when its score reaches ``threshold``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -27,6 +29,7 @@ from guardproxy.guards.api import (
     shared_encoder,
 )
 from guardproxy.guards.pii.analyzer import shared_nlp_engine
+from guardproxy.guards.topics.calibration import TrafficCalibration, background_vectors
 from guardproxy.guards.topics.config import TopicsConfig
 from guardproxy.guards.topics.judge import judge_request, parse_judgement
 from guardproxy.guards.topics.lemmas import KeywordHit, LemmaMatcher
@@ -54,7 +57,11 @@ class _Unit:
 
 class TopicsGuard:
     Config: ClassVar[type[GuardConfig]] = TopicsConfig
-    cacheable = property(lambda self: self.config.method != "llm")  # the judge is the upstream
+    @property
+    def cacheable(self) -> bool:
+        """Not with the judge (it is the upstream), nor with traffic calibration (scores follow the traffic)."""
+        return self.config.method == "keywords" or (self.config.method == "semantic"
+                                                    and self.config.calibration == "none")
 
     @property
     def kind(self) -> GuardKind:
@@ -68,6 +75,8 @@ class TopicsGuard:
         if config.method == "semantic":
             self._index = TopicIndex(config.topics, CachedEncoder(shared_encoder(), config.cache_size))
         self._matcher: LemmaMatcher | None = None
+        self._calibration: TrafficCalibration | None = None
+        self._calibration_lock = threading.Lock()
 
     def _needs_keywords(self) -> bool:
         has_keywords = any(topic.keywords for topic in self.config.topics)
@@ -89,6 +98,18 @@ class TopicsGuard:
             matcher.find(["warm up"])
         if self._index is not None:
             self._index.scores(["warm up"])
+            self._traffic_calibration()
+
+    def _traffic_calibration(self) -> TrafficCalibration | None:
+        """The topics' calibration, seeded with the background's scores on first use (``warm()`` at load)."""
+        if self.config.calibration == "none" or self._index is None:
+            return None
+        with self._calibration_lock:
+            if self._calibration is None:
+                self._calibration = TrafficCalibration(self._index.vector_scores(background_vectors()),
+                                                       self.config.calibration_window,
+                                                       self.config.calibration_max_shift)
+            return self._calibration
 
     def scan(self, segments: Sequence[Segment], context: GuardContext) -> list[Finding] | Awaitable[list[Finding]]:
         """Findings, or (``method: llm``) an awaitable of the judge's."""
@@ -113,6 +134,11 @@ class TopicsGuard:
 
     def _scan_semantic(self, scanned: list[int], texts: list[str]) -> list[Finding]:
         units, scores = self._unit_scores(scanned, texts)
+        calibration = self._traffic_calibration()
+        if calibration is not None:
+            shifts = calibration.shifts()  # before this request's texts join the sample
+            calibration.observe(scores[[row for row, unit in enumerate(units) if unit.start is None]])
+            scores = scores - shifts
         matcher = self._keyword_matcher()
         hits = dict(zip(scanned, matcher.find(texts), strict=True)) if matcher else {}
         best: dict[tuple[int, int], tuple[float, _Unit]] = {}
