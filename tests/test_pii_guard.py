@@ -18,6 +18,9 @@ from guardproxy.proxy.restoration import Restorer
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
+    # The spaCy model and the Rampart model load once per process; load them here, not inside the
+    # first test's guard timeout (the proxy warms its guards before serving).
+    PiiGuard(PiiConfig()).warm()
     engine = Engine(2)
     yield engine
     engine.close()

@@ -194,7 +194,8 @@ def test_quality_recognizers_replace_what_they_improve() -> None:
     extra, remove = quality_recognizers("en")
     assert {type(r).__name__ for r in extra} == {
         "StreetAddressRecognizer", "PhoneNumberRecognizer", "CardNumberRecognizer", "PersonCueRecognizer",
-        "PlaceCueRecognizer", "ContextualNerRecognizer"}
+        "PlaceCueRecognizer", "ContextualNerRecognizer", "RampartRecognizer"}
+    assert "RampartRecognizer" not in {type(r).__name__ for r in quality_recognizers("en", "none")[0]}
     assert remove == ["PhoneRecognizer", "CreditCardRecognizer", "SpacyRecognizer"]
     assert "URL" not in DEFAULT_ENTITIES and "STREET_ADDRESS" in DEFAULT_ENTITIES
     assert all(0 < v <= 1 for v in [DEFAULT_SCORE_THRESHOLD, *DEFAULT_ENTITY_THRESHOLDS.values()])

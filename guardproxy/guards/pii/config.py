@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from guardproxy.guards.base import GuardConfig
-from guardproxy.guards.pii.defaults import DEFAULT_ENTITIES, SPACY_MODELS
+from guardproxy.guards.pii.defaults import DEFAULT_ENTITIES, DEFAULT_NAMES_MODEL, SPACY_MODELS, NamesModel
 from guardproxy.guards.regex_safety import DEFAULT_TIMEOUT_MS, PolicyRegex, RegexEngine, compile_policy_regex
 
 Style = Literal["placeholder", "type", "mask", "hash"]
@@ -45,6 +45,7 @@ class PiiConfig(GuardConfig):
     entity_thresholds: dict[str, float] = {}
     language: str = "en"
     nlp: Literal["ner", "pattern"] = "ner"
+    names_model: NamesModel = DEFAULT_NAMES_MODEL
     allow: list[str] = []
     deny: list[str] = []
     deny_label: str = Field("DENY_LIST", pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")

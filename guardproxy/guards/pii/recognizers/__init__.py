@@ -6,7 +6,8 @@ free text: it has no street-address recognizer, scores most phone numbers 0.4
 misses names in lower case, after titles or in address blocks, while calling street
 names "PERSON". Everything here is a general pattern (street-type words from postal
 standards, phone layouts, card number ranges, English cue phrases); no list of names
-or places is shipped, so nothing depends on the data it was measured on.
+or places is shipped, so nothing depends on the data it was measured on. ``rampart`` adds a
+vendored token classifier's names and places (``guardproxy.guards.pii.rampart``).
 
 One module per kind of finding: ``addresses``, ``phones``, ``cards``, ``names`` (cue
 phrases), ``places`` (cue phrases) and ``ner`` (the NER model's entities, refined, plus the
@@ -22,7 +23,9 @@ from presidio_analyzer import EntityRecognizer
 from guardproxy.guards.pii.defaults import (
     DEFAULT_ENTITIES,
     DEFAULT_ENTITY_THRESHOLDS,
+    DEFAULT_NAMES_MODEL,
     DEFAULT_SCORE_THRESHOLD,
+    NamesModel,
 )
 from guardproxy.guards.pii.recognizers.addresses import StreetAddressRecognizer, find_addresses
 from guardproxy.guards.pii.recognizers.cards import CardNumberRecognizer
@@ -30,22 +33,27 @@ from guardproxy.guards.pii.recognizers.names import PersonCueRecognizer
 from guardproxy.guards.pii.recognizers.ner import ContextualNerRecognizer
 from guardproxy.guards.pii.recognizers.phones import PhoneNumberRecognizer
 from guardproxy.guards.pii.recognizers.places import PlaceCueRecognizer
+from guardproxy.guards.pii.recognizers.rampart import RampartRecognizer
 
 __all__ = [
     "DEFAULT_ENTITIES", "DEFAULT_ENTITY_THRESHOLDS", "DEFAULT_SCORE_THRESHOLD", "CardNumberRecognizer",
     "ContextualNerRecognizer", "PersonCueRecognizer", "PhoneNumberRecognizer", "PlaceCueRecognizer",
-    "StreetAddressRecognizer", "find_addresses", "quality_recognizers",
+    "RampartRecognizer", "StreetAddressRecognizer", "find_addresses", "quality_recognizers",
 ]
 
 
-def quality_recognizers(language: str) -> tuple[list[EntityRecognizer], list[str]]:
+def quality_recognizers(language: str, names_model: NamesModel = DEFAULT_NAMES_MODEL
+                        ) -> tuple[list[EntityRecognizer], list[str]]:
     """The recognizers to add to ``build_analyzer`` and the predefined ones they replace.
 
     The NER refinement replaces Presidio's spaCy recognizer; in pattern mode there are no NER
-    entities, so it finds nothing and costs nothing.
+    entities, so it finds nothing and costs nothing. ``names_model: rampart`` adds the names and
+    places of the Rampart token classifier to spaCy's (also nothing in pattern mode).
     """
     extra: list[EntityRecognizer] = [
         StreetAddressRecognizer(language), PhoneNumberRecognizer(language), CardNumberRecognizer(language),
         PersonCueRecognizer(language), PlaceCueRecognizer(language), ContextualNerRecognizer(language),
     ]
+    if names_model == "rampart":
+        extra.append(RampartRecognizer(language))
     return extra, ["PhoneRecognizer", "CreditCardRecognizer", "SpacyRecognizer"]
