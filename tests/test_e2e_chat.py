@@ -101,12 +101,22 @@ def test_input_redaction_reaches_upstream_and_keeps_unknown_fields(
     assert SECRET not in recorder.last().body.decode()
 
 
-def test_untouched_request_body_is_forwarded_byte_for_byte(proxy: RunningProxy, recorder: DemoRecorder) -> None:
-    body = b'{"model":"demo",  "messages":[{"role":"user","content":"caf\\u00e9 1.0e2"}],"x_odd": 1.50}'
+def test_a_checked_body_goes_upstream_as_the_json_the_guards_read(proxy: RunningProxy,
+                                                                   recorder: DemoRecorder) -> None:
+    """Re-written, not the client's bytes: another parser could read those differently (a key
+    given twice is kept first by some, last by Python and orjson), carrying unchecked text past."""
+    body = b'{"model":"demo",  "messages":[{"role":"user","content":"caf\\u00e9 1.0e2"}],"x_odd": 1.50,' \
+           b'"big": 123456789012345678901234567890}'
     response = httpx.post(proxy.url + "/v1/chat/completions", content=body,
                           headers={"content-type": "application/json"})
     assert response.status_code == 200
-    assert recorder.last().body == body
+    assert recorder.last().json == json.loads(body)  # the same values, big integers and decimals included
+    doubled = b'{"model":"demo","messages":[{"role":"user","content":"forbidden phrase"}],' \
+              b'"messages":[{"role":"user","content":"hello"}]}'
+    response = httpx.post(proxy.url + "/v1/chat/completions", content=doubled,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 200
+    assert b"forbidden phrase" not in recorder.last().body and recorder.last().body.count(b'"messages"') == 1
 
 
 def test_output_flag_passes_text_unchanged(proxy: RunningProxy) -> None:

@@ -185,9 +185,6 @@ def test_a_chat_stream_with_a_malformed_call_delta_ends_cleanly(stack: Stack) ->
 
 
 
-@pytest.mark.xfail(strict=True, reason="responses_stream.py reads output_index unchecked: looked up in a dict "
-                                       "(_add_part: TypeError, unhashable) and read back with int() from a "
-                                       "channel name (_path: ValueError for None)")
 @pytest.mark.parametrize(("at", "output_index", "text"), [
     (3, {}, "Hello"),  # response.content_part.added
     (4, None, f"{EMAIL} {EMAIL}"),  # response.output_text.delta, a text released (and redacted) at once

@@ -21,8 +21,8 @@ What must hold, whatever came in:
 - what reaches the upstream is the client's body, or it with only the guarded texts
   changed (no number, key or structure rewritten on the way).
 
-Crashes found here are kept as regression cases (``REGRESSIONS``); findings whose
-fix lies outside these tests' files are strict xfail tests at the end.
+Crashes found here are kept as regression cases (``REGRESSIONS``); findings fixed
+elsewhere are the tests at the end.
 """
 
 from __future__ import annotations
@@ -165,8 +165,7 @@ def test_other_methods_and_spellings_of_the_paths(stack: Stack, api: str, method
     assert_no_crash(stack, f"{method} {path} {body[:200]!r}", response.status_code, response.text)
     if response.status_code >= 400:
         anthropic_path = posixpath.normpath(unquote(path.partition("?")[0])).lower().startswith("/v1/messages")
-        if not (anthropic_path and response.json()["error"].get("code") == "invalid_path"):  # see the xfail below
-            assert_error_shape("messages" if anthropic_path else "chat", response.status_code, response.json())
+        assert_error_shape("messages" if anthropic_path else "chat", response.status_code, response.json())
 
 
 _ANSWERS = {"azure_chat": "chat", "count_tokens": None, "embeddings": None}
@@ -264,17 +263,14 @@ def test_crashes_found_by_fuzzing(stack: Stack, name: str) -> None:
         assert SECRET.encode() not in stack.upstream.received[0].body
 
 
-# -- found by fuzzing, to be fixed outside the files of these tests ----------------------------------------------
+# -- found by fuzzing, fixed outside the files of these tests -------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="front.py answers a rejected path in the OpenAI shape, on Anthropic paths too")
 def test_a_rejected_spelling_of_an_anthropic_path_gets_the_anthropic_error_shape(stack: Stack) -> None:
     response = post(stack, "messages", b"{}", {}, "POST", "/v1/messages%2F")
     assert response.status_code == 400
     assert_error_shape("messages", 400, response.json())
 
 
-@pytest.mark.xfail(strict=True, reason="handlers.guarded forwards the client's bytes, whose duplicate key the "
-                                       "upstream's parser may read differently from the proxy's (last wins)")
 def test_a_key_given_twice_cannot_carry_unchecked_text_upstream(stack: Stack) -> None:
     """The guards check the last ``messages`` (what Python's and orjson's parsers keep); the bytes
     sent on hold both, and a parser that keeps the first sees the banned word."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import posixpath
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ from guardproxy.http.check_api import guardrails_check
 from guardproxy.http.paths import PathRejected, canonical_path
 from guardproxy.proxy.access import admin_denied, admin_refusal, authenticate
 from guardproxy.proxy.context import RequestContext
-from guardproxy.proxy.dialects import GUARDED_PATHS, Resolved, resolve
+from guardproxy.proxy.dialects import DIALECTS, GUARDED_PATHS, Resolved, resolve
 from guardproxy.proxy.errors import error_reply
 from guardproxy.proxy.exchange import ClientDisconnected, Exchange
 from guardproxy.proxy.handlers import guarded, own_error, passthrough, upstream_of
@@ -89,8 +90,11 @@ class ProxyFront:
         try:
             path = canonical_path(scope["path"], scope.get("raw_path"), GUARDED_PATHS)
         except PathRejected as exc:
-            await _send(error_reply(400, f"Invalid URL ({scope['method']}): {exc}.", "invalid_request_error",
-                                    "invalid_path"), receive, send, None)
+            message = f"Invalid URL ({scope['method']}): {exc}."
+            anthropic = _loosely_anthropic(str(scope["path"]))  # Anthropic's clients read its shape
+            reply = (DIALECTS["/v1/messages"].error_reply(400, message, "invalid_request_error", "invalid_path")
+                     if anthropic else error_reply(400, message, "invalid_request_error", "invalid_path"))
+            await _send(reply, receive, send, None)
             return
         resolved = resolve(path)
         if resolved is not None:
@@ -144,6 +148,11 @@ class ProxyFront:
                     report.first_content, report.usage, report.response_model = (
                         watch.first_content, watch.usage, watch.response_model)
                 telemetry.request_finished(report, trace)
+
+
+def _loosely_anthropic(path: str) -> bool:
+    """Whether a path refused as ambiguous was headed for Anthropic's Messages API."""
+    return posixpath.normpath("/" + path.lower().lstrip("/")).startswith("/v1/messages")
 
 
 def _decoded(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

@@ -7,8 +7,10 @@ in ``passthrough`` or opts in with ``unknown_paths: pass``; otherwise it is
 refused with a 404 naming it.
 
 These are the hot path, so they speak raw ASGI (``exchange.py``), parse each body
-once, skip a stage whose chain is empty, and forward the client's own bytes when
-no guard changed anything.
+once, and skip a stage whose chain is empty. A body the input stage checked goes
+upstream re-written from what the guards read, never as the client's bytes, which
+another parser could read differently (a key given twice); an unchecked body (no
+input chain) goes as it came.
 """
 
 from __future__ import annotations
@@ -273,8 +275,9 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
         rewrites = checked.rewrites()
         if rewrites:
             apply_texts(payload, rewrites)
-        if rewrites or has_extension:
-            body = json_codec.dumps(payload)
+        # What was checked is what goes upstream, always re-written: the client's own bytes could
+        # read differently to another parser (a key given twice: the guards saw the last one).
+        body = json_codec.dumps(payload)
         if dialect.guards_output:  # this request's placeholder map: local to this call, never logged or traced
             restorer = Restorer(checked.restorations())
     elif has_extension:

@@ -26,7 +26,7 @@ from guardproxy.engine import Engine
 from guardproxy.guards import GuardContext
 from guardproxy.guards.base import PathPart
 from guardproxy.policy.schema import GuardEntry, Policy
-from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard, is_error, payload_of
+from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard, MalformedEvent, is_error, payload_of
 from guardproxy.proxy.dialects.json_paths import argument_segments
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.sse import SSEEvent, encode_event
@@ -36,6 +36,9 @@ _TEXT_EVENTS = {"response.output_text.delta": "text", "response.refusal.delta": 
 _DONE_EVENTS = {"response.output_text.done": "text", "response.refusal.done": "refusal"}
 _PART_FIELDS = {"output_text": "text", "refusal": "refusal"}
 _TERMINAL = END_EVENTS["responses"]
+
+
+_INDEX_KEYS = ("output_index", "content_index", "summary_index")  # where an event points into the response
 
 
 def _channel(output_index: Any, content_index: Any, field: str) -> str:
@@ -79,6 +82,9 @@ class ResponsesStreamGuard(ChannelGuard):
         if payload is None or not isinstance(payload.get("type"), str):
             return event.raw  # comments, keep-alives, [DONE]
         kind = payload["type"]
+        for key in _INDEX_KEYS:
+            if key in payload and (type(payload[key]) is not int or payload[key] < 0):
+                raise MalformedEvent(f"{kind}: {key} is not an index")
         if kind in _TEXT_EVENTS:
             return await self._text_delta(payload, _TEXT_EVENTS[kind])
         if kind in _DONE_EVENTS:
