@@ -76,7 +76,7 @@ def test_traffic_near_the_topic_lowers_its_scores_by_at_most_the_cap() -> None:
     g, plain = guard(threshold=0.0, calibration_window=64), guard(threshold=0.0, calibration="none")
     text = "Why is there a fee on my bank statement?"
     before = scores(g, text)[0]
-    scores(g, *(ON_TOPIC * 13))  # 65 banking texts: the whole window
+    scores(g, *(f"{text} (ticket {i})" for i in range(13) for text in ON_TOPIC))  # 65 banking texts
     after = scores(g, text)[0]
     assert before - 0.2 - 1e-3 <= after < before - 0.05
     assert scores(plain, text)[0] == pytest.approx(before, abs=1e-3)
@@ -94,8 +94,19 @@ def test_shift_follows_the_median_and_stays_within_zero_and_the_cap() -> None:
 
 def test_a_request_does_not_lower_its_own_score() -> None:
     g, plain = guard(threshold=0.0, calibration_window=16), guard(threshold=0.0, calibration="none")
-    batch = ON_TOPIC * 4  # more texts than the window, in one request
+    batch = [f"{text} (ticket {i})" for i in range(4) for text in ON_TOPIC]  # more texts than the window
     assert scores(g, *batch) == pytest.approx(scores(plain, *batch), abs=1e-3)
+
+
+def test_a_resent_text_counts_once() -> None:
+    g = guard(threshold=0.0, calibration_window=16)
+    scores(g, *ON_TOPIC)
+    second = scores(g, *ON_TOPIC)
+    for _ in range(40):  # a chat history resent every turn moves the sample once, on its first turn
+        assert scores(g, *ON_TOPIC) == second
+    distinct = [f"{text} (turn {i})" for i in range(8) for text in ON_TOPIC]
+    scores(g, *distinct)
+    assert scores(g, *ON_TOPIC)[0] < second[0] - 0.05  # as many new texts do move it
 
 
 def test_only_uncalibrated_scores_are_cacheable() -> None:

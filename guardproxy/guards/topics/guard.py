@@ -9,8 +9,10 @@ keyword or a judge's yes. A finding fires when its score reaches ``threshold``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -45,7 +47,8 @@ class NoUpstreamError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class _Unit:
-    """A scored piece of a segment: the whole text (``start`` None) or a sentence window."""
+    """A scored piece of a segment: the whole text (``start`` None) or a sentence window. ``segment`` is
+    the segment's position among those scored together."""
 
     segment: int
     start: int | None
@@ -53,6 +56,15 @@ class _Unit:
 
     def covers(self, hit: KeywordHit) -> bool:
         return self.start is None or (self.start <= hit.start and hit.end <= (self.end or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    """One segment scored: its units (the whole text first), their (units, topics) cosines, its keyword hits."""
+
+    units: tuple[_Unit, ...]
+    scores: Scores
+    hits: tuple[KeywordHit, ...]
 
 
 class TopicsGuard:
@@ -77,6 +89,8 @@ class TopicsGuard:
         self._matcher: LemmaMatcher | None = None
         self._calibration: TrafficCalibration | None = None
         self._calibration_lock = threading.Lock()
+        self._results: OrderedDict[bytes, _Scored] = OrderedDict()  # see _segment_results
+        self._results_lock = threading.Lock()
 
     def _needs_keywords(self) -> bool:
         has_keywords = any(topic.keywords for topic in self.config.topics)
@@ -133,26 +147,58 @@ class TopicsGuard:
                 for index, hits in zip(scanned, matcher.find(texts), strict=True) for hit in hits]
 
     def _scan_semantic(self, scanned: list[int], texts: list[str]) -> list[Finding]:
-        units, scores = self._unit_scores(scanned, texts)
+        results, fresh = self._segment_results(texts)
+        shifts = np.zeros(len(self._names), dtype=np.float32)
         calibration = self._traffic_calibration()
         if calibration is not None:
             shifts = calibration.shifts()  # before this request's texts join the sample
-            calibration.observe(scores[[row for row, unit in enumerate(units) if unit.start is None]])
-            scores = scores - shifts
-        matcher = self._keyword_matcher()
-        hits = dict(zip(scanned, matcher.find(texts), strict=True)) if matcher else {}
-        best: dict[tuple[int, int], tuple[float, _Unit]] = {}
-        for row, unit in enumerate(units):
+            if fresh:
+                calibration.observe(np.stack([results[i].scores[0] for i in fresh]))
+        return [finding for index, result in zip(scanned, results, strict=True)
+                for finding in self._findings(index, result, shifts)]
+
+    def _findings(self, index: int, result: _Scored, shifts: Scores) -> list[Finding]:
+        """A segment's best unit per topic, when its score (less the shift, plus any keyword boost) fires."""
+        best: dict[int, tuple[float, _Unit]] = {}
+        for unit, row in zip(result.units, result.scores - shifts, strict=True):
             for column, name in enumerate(self._names):
-                score = float(scores[row, column])
-                if any(h.topic == name and unit.covers(h) for h in hits.get(unit.segment, ())):
+                score = float(row[column])
+                if any(h.topic == name and unit.covers(h) for h in result.hits):
                     score = min(1.0, score + self.config.keyword_boost)
-                key = (unit.segment, column)
-                if key not in best or score > best[key][0]:
-                    best[key] = (score, unit)
-        return [Finding(self._names[column], round(score, 4), segment, unit.start, unit.end)
-                for (segment, column), (score, unit) in sorted(best.items())
-                if score >= self.config.threshold]
+                if column not in best or score > best[column][0]:
+                    best[column] = (score, unit)
+        return [Finding(self._names[column], round(score, 4), index, unit.start, unit.end)
+                for column, (score, unit) in sorted(best.items()) if score >= self.config.threshold]
+
+    def _segment_results(self, texts: list[str]) -> tuple[list[_Scored], list[int]]:
+        """Each text's units, cosines and keyword hits, remembered per text (a resent chat history is
+        scored once), and the positions of the texts this guard had not scored before."""
+        keys = [hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
+        with self._results_lock:
+            known = {key: self._results[key] for key in keys if key in self._results}
+            for key in known:
+                self._results.move_to_end(key)
+        fresh: list[int] = []
+        for i, key in enumerate(keys):
+            if key not in known and all(keys[j] != key for j in fresh):
+                fresh.append(i)
+        if fresh:
+            new_texts = [texts[i] for i in fresh]
+            units, scores = self._unit_scores(list(range(len(fresh))), new_texts)
+            matcher = self._keyword_matcher()
+            hits = matcher.find(new_texts) if matcher else [[] for _ in fresh]
+            rows: dict[int, list[int]] = {}
+            for row, unit in enumerate(units):
+                rows.setdefault(unit.segment, []).append(row)
+            with self._results_lock:
+                for position, i in enumerate(fresh):
+                    own = rows[position]
+                    known[keys[i]] = _Scored(tuple(units[r] for r in own), scores[own], tuple(hits[position]))
+                    if self.config.cache_size:
+                        self._results[keys[i]] = known[keys[i]]
+                while len(self._results) > self.config.cache_size:
+                    self._results.popitem(last=False)
+        return [known[key] for key in keys], fresh
 
     def _unit_scores(self, scanned: list[int], texts: list[str]) -> tuple[list[_Unit], Scores]:
         """Each segment's units (the whole text, then its sentence windows) and their (units, topics) scores."""
