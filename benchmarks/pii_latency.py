@@ -1,8 +1,9 @@
 """What the PII guard costs: analysis time per message, over a long chat, and through the proxy.
 
 1. ``PiiGuard.scan`` on one ~200 and one ~2,000 character message mixing prose
-   and personal data, with the cache off, for ``nlp: ner`` (spaCy + patterns)
-   and ``nlp: pattern`` (patterns only).
+   and personal data, with the cache off, side by side for ``nlp: ner`` with the
+   Rampart model (the default), ``nlp: ner`` with ``names_model: none`` (spaCy +
+   patterns) and ``nlp: pattern`` (patterns only).
 2. A 20-turn chat in which the client resends the whole history each turn, as
    chat clients do: one ``scan`` per turn over every segment, like the proxy's
    input stage. Without the cache the work grows with the square of the turns;
@@ -33,6 +34,7 @@ from processes import free_port, start, stop_all
 
 from guardproxy.guards.base import GuardContext, Segment
 from guardproxy.guards.pii.config import PiiConfig
+from guardproxy.guards.pii.defaults import DEFAULT_NAMES_MODEL, NamesModel
 from guardproxy.guards.pii.guard import PiiGuard
 
 SHORT = ("Hi, I'm Maria Gonzalez. Send the invoice to maria.gonzalez@brightfield.io or call (415) 555-0182. "
@@ -79,8 +81,9 @@ def timed(call: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def new_guard(nlp: Literal["ner", "pattern"], cache_size: int) -> PiiGuard:
-    guard = PiiGuard(PiiConfig(nlp=nlp, cache_size=cache_size))
+def new_guard(nlp: Literal["ner", "pattern"], cache_size: int, names_model: NamesModel = DEFAULT_NAMES_MODEL
+              ) -> PiiGuard:
+    guard = PiiGuard(PiiConfig(nlp=nlp, cache_size=cache_size, names_model=names_model))
     guard.warm()
     return guard
 
@@ -92,15 +95,21 @@ def timed_scan(guard: PiiGuard, texts: list[str]) -> tuple[float, float]:
 
 def single_messages(runs: int, long_runs: int) -> None:
     print(f"1. One message, cache off (cache_size=0); {runs} runs at ~200 chars, {long_runs} at ~2,000 chars")
-    print(f"   {'nlp':8} {'chars':>6} {'p50 ms':>8} {'p95 ms':>8} {'cpu p50':>8} {'cpu p95':>8}  findings")
-    for nlp in ("ner", "pattern"):
-        guard = new_guard(nlp, cache_size=0)
+    print("   cpu/1kc: CPU ms per 1,000 characters at the p50")
+    print(f"   {'nlp':20} {'chars':>6} {'p50 ms':>8} {'p95 ms':>8} {'cpu p50':>8} {'cpu p95':>8} {'cpu/1kc':>8}"
+          "  findings")
+    settings: list[tuple[Literal["ner", "pattern"], NamesModel]] = [("ner", "rampart"), ("ner", "none"),
+                                                                   ("pattern", "none")]
+    for nlp, names_model in settings:
+        guard = new_guard(nlp, 0, names_model)
+        name = f"{nlp}, {names_model}" if nlp == "ner" else nlp
         for text, n in ((SHORT, runs), (LONG, long_runs)):
             found = Counter(f.label for f in guard.scan([Segment(text)], GuardContext("input")))
             wall, cpu = zip(*(timed_scan(guard, [text]) for _ in range(n)), strict=True)
             (wall_p50, wall_p95), (cpu_p50, cpu_p95) = percentiles(list(wall)), percentiles(list(cpu))
             labels = ", ".join(f"{label} {k}" for label, k in sorted(found.items()))
-            print(f"   {nlp:8} {len(text):6} {wall_p50:8.2f} {wall_p95:8.2f} {cpu_p50:8.2f} {cpu_p95:8.2f}  {labels}")
+            print(f"   {name:20} {len(text):6} {wall_p50:8.2f} {wall_p95:8.2f} {cpu_p50:8.2f} {cpu_p95:8.2f} "
+                  f"{cpu_p50 / len(text) * 1000:8.2f}  {labels}")
 
 
 def user_message(turn: int) -> str:
