@@ -109,6 +109,11 @@ def test_a_resent_text_counts_once() -> None:
     assert scores(g, *ON_TOPIC)[0] < second[0] - 0.05  # as many new texts do move it
 
 
+def test_a_text_repeated_in_one_request_gets_a_finding_for_each_segment() -> None:
+    first, second, other = scores(guard(), ON_TOPIC[0], ON_TOPIC[0], OFF_TOPIC[0])
+    assert first == second >= DEFAULT_THRESHOLD and other == 0.0
+
+
 def test_only_uncalibrated_scores_are_cacheable() -> None:
     assert not guard().cacheable
     assert guard(calibration="none").cacheable

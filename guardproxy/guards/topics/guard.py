@@ -69,6 +69,7 @@ class _Scored:
 
 class TopicsGuard:
     Config: ClassVar[type[GuardConfig]] = TopicsConfig
+
     @property
     def cacheable(self) -> bool:
         """Not with the judge (it is the upstream), nor with traffic calibration (scores follow the traffic)."""
@@ -178,10 +179,8 @@ class TopicsGuard:
             known = {key: self._results[key] for key in keys if key in self._results}
             for key in known:
                 self._results.move_to_end(key)
-        fresh: list[int] = []
-        for i, key in enumerate(keys):
-            if key not in known and all(keys[j] != key for j in fresh):
-                fresh.append(i)
+        first = {key: i for i, key in reversed(list(enumerate(keys)))}  # each distinct text's first position
+        fresh = sorted(i for key, i in first.items() if key not in known)
         if fresh:
             new_texts = [texts[i] for i in fresh]
             units, scores = self._unit_scores(list(range(len(fresh))), new_texts)
