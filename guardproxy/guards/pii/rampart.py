@@ -40,7 +40,7 @@ from guardproxy.guards.abandonment import raise_if_abandoned
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
-    from tokenizers import Encoding, Tokenizer
+    from tokenizers import Tokenizer
 
 DATA = Path(__file__).parent / "data"
 MODEL_PATH = DATA / "rampart_model_int8.onnx"
@@ -64,6 +64,15 @@ class TaggedSpan:
     end: int
     entity: str
     score: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Tokens:
+    """A text's tokens, without special tokens."""
+
+    ids: list[int]
+    word_ids: list[int | None]
+    offsets: list[tuple[int, int]]
 
 
 @dataclass(slots=True)
@@ -108,16 +117,15 @@ class RampartTagger:
     def tag(self, text: str) -> list[TaggedSpan]:
         """The names and places in ``text``, with offsets into it, in text order."""
         encoding = self._tokenizer.encode(text, add_special_tokens=False)
-        if not encoding.ids:
-            return []
+        tokens = _Tokens(encoding.ids, encoding.word_ids, encoding.offsets)  # each read of these copies a list
         spans: list[TaggedSpan] = []
-        for start, end in plan_windows(encoding.word_ids, WINDOW_TOKENS, OVERLAP_TOKENS):
+        for start, end in plan_windows(tokens.word_ids, WINDOW_TOKENS, OVERLAP_TOKENS):
             raise_if_abandoned()
-            spans.extend(join_words(text, self._words(encoding, start, end)))
+            spans.extend(join_words(text, self._words(tokens, start, end)))
         return union_overlaps(spans)
 
-    def _words(self, encoding: Encoding, start: int, end: int) -> list[TaggedWord]:
-        ids = [self._cls, *encoding.ids[start:end], self._sep]
+    def _words(self, tokens: _Tokens, start: int, end: int) -> list[TaggedWord]:
+        ids = [self._cls, *tokens.ids[start:end], self._sep]
         feed = {"input_ids": np.array([ids], dtype=np.int64)}
         if "attention_mask" in self._inputs:
             feed["attention_mask"] = np.ones_like(feed["input_ids"])
@@ -130,7 +138,7 @@ class RampartTagger:
         words: list[TaggedWord] = []
         previous: int | None = None
         for i, (word_id, (char_start, char_end)) in enumerate(
-                zip(encoding.word_ids[start:end], encoding.offsets[start:end], strict=True)):
+                zip(tokens.word_ids[start:end], tokens.offsets[start:end], strict=True)):
             if char_end <= char_start:
                 continue
             if words and word_id is not None and word_id == previous:
