@@ -48,6 +48,11 @@ def test_no_names_in_plain_prose() -> None:
     assert found("The quarterly report is attached; please check the totals before the meeting.") == set()
 
 
+@pytest.mark.parametrize("text", ["", "   \n\t", "!!! ???", "\u200b"])
+def test_empty_and_blank_texts_find_nothing(text: str) -> None:
+    assert shared_tagger().tag(text) == []
+
+
 PREFIXES = ["", "😀 ", "Ünïcödé — 你好, ", "e\u0301\u0301 ", "\U0001f469\u200d\U0001f469\u200d\U0001f467 "]
 
 
