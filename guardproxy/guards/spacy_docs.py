@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,8 +61,8 @@ class SharedDocs:
                 self._docs.move_to_end(key)
                 return doc
         doc = nlp.make_doc(text)  # outside the lock: two threads may both tokenize a new text, harmlessly
-        if len(text) > self._max_chars or self._max_docs == 0:
-            return doc
+        if len(text) > self._max_chars or self._max_docs == 0 or _in_zone(nlp):
+            return doc  # a Doc made in a memory zone is invalid once the zone ends: never kept
         with self._lock:
             if key not in self._docs:
                 self._docs[key] = doc
@@ -72,6 +74,32 @@ class SharedDocs:
 
 
 _SHARED = SharedDocs()
+
+def _in_zone(nlp: Language) -> bool:
+    return bool(getattr(nlp.vocab, "in_memory_zone", False))  # spaCy 3.8's Vocab, untyped in its stubs
+
+
+# Every thread that runs a loaded spaCy pipeline holds this while it does (``transient_strings``).
+SPACY_LOCK = threading.RLock()
+
+
+@contextmanager
+def transient_strings(nlp: Language) -> Iterator[None]:
+    """Run spaCy on request text without growing its vocabulary for good.
+
+    spaCy adds every new token string (an email, an order number, a name) to the pipeline's
+    ``StringStore`` and lexeme table and never drops it: a long-running proxy's memory grows with
+    every distinct token it has seen (``benchmarks/soak.py``). In a memory zone those entries are
+    dropped when the zone ends. Zones are process-wide state of the vocabulary, so the zone is
+    held under ``SPACY_LOCK``: no other thread may use the pipeline meanwhile. Results must be
+    read into plain Python objects before the block ends; Docs made in it are invalid after.
+    """
+    with SPACY_LOCK:
+        if _in_zone(nlp):  # nested in this thread: the outer zone drops the strings
+            yield
+            return
+        with nlp.memory_zone():
+            yield
 
 
 def shared_doc(nlp: Language, text: str) -> Doc:

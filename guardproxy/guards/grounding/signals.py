@@ -39,6 +39,7 @@ import numpy as np
 
 from guardproxy.embeddings import CachedEncoder, Vectors
 from guardproxy.guards.sentences import PIECE_CHARS, text_pieces
+from guardproxy.guards.spacy_docs import SPACY_LOCK
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -182,11 +183,12 @@ class SignalExtractor:
         from spacy.tokens import Doc
 
         pieces = [[text[start:end] for start, end in text_pieces(text, PIECE_CHARS)] for text in texts]
-        analysed = iter(self._nlp.pipe([piece for own in pieces for piece in own]))
-        docs = []
-        for own in pieces:
-            parts = [next(analysed) for _ in own]
-            docs.append(parts[0] if len(parts) == 1 else Doc.from_docs(parts, ensure_whitespace=False))
+        with SPACY_LOCK:  # never while another thread's memory zone is open (spacy_docs.transient_strings)
+            analysed = iter(self._nlp.pipe([piece for own in pieces for piece in own]))
+            docs = []
+            for own in pieces:
+                parts = [next(analysed) for _ in own]
+                docs.append(parts[0] if len(parts) == 1 else Doc.from_docs(parts, ensure_whitespace=False))
         return docs
 
     @staticmethod

@@ -15,12 +15,14 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
 
 from guardproxy.guards.abandonment import raise_if_abandoned
 from guardproxy.guards.sentences import PIECE_CHARS, text_pieces
+from guardproxy.guards.spacy_docs import transient_strings
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +74,24 @@ def analyze_batch(
     pieces = [(index, start, text[start:end]) for index, text in enumerate(texts)
               for start, end in text_pieces(text, PIECE_CHARS)]
     found: list[list[Detection]] = [[] for _ in texts]
-    analysed = analyzer.nlp_engine.process_batch([piece for _, _, piece in pieces], language)
-    for (index, offset, _), (piece, nlp_artifacts) in zip(pieces, analysed, strict=True):
-        raise_if_abandoned()
-        results: list[RecognizerResult] = analyzer.analyze(
-            text=str(piece), language=language, entities=list(entities), score_threshold=threshold,
-            nlp_artifacts=nlp_artifacts,
-        )
-        found[index].extend(Detection(r.entity_type, r.start + offset, r.end + offset, float(r.score))
-                            for r in results)
+    with _zone(analyzer, language):
+        analysed = analyzer.nlp_engine.process_batch([piece for _, _, piece in pieces], language)
+        for (index, offset, _), (piece, nlp_artifacts) in zip(pieces, analysed, strict=True):
+            raise_if_abandoned()
+            results: list[RecognizerResult] = analyzer.analyze(
+                text=str(piece), language=language, entities=list(entities), score_threshold=threshold,
+                nlp_artifacts=nlp_artifacts,
+            )
+            found[index].extend(Detection(r.entity_type, r.start + offset, r.end + offset, float(r.score))
+                                for r in results)
     return [tuple(detections) for detections in found]
+
+
+def _zone(analyzer: AnalyzerEngine, language: str) -> AbstractContextManager[None]:
+    """A spaCy memory zone around the analysis when the engine runs a spaCy pipeline (not ``nlp: pattern``)."""
+    pipelines = getattr(analyzer.nlp_engine, "nlp", None)
+    nlp = pipelines.get(language) if isinstance(pipelines, dict) else None
+    return transient_strings(nlp) if nlp is not None else nullcontext()
 
 
 def resolve_overlaps(detections: Sequence[Detection]) -> list[Detection]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from guardproxy.guards.sentences import PIECE_CHARS, text_pieces
-from guardproxy.guards.spacy_docs import shared_doc
+from guardproxy.guards.spacy_docs import SPACY_LOCK, shared_doc
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -111,16 +111,19 @@ class LemmaMatcher:
             return hits
         pieces: list[tuple[int, int]] = []  # (text, character offset of the piece)
         piece_texts: list[str] = []
-        for index, text in enumerate(texts):
-            for offset, stop in text_pieces(text, PIECE_CHARS):
-                doc = shared_doc(self._nlp, text[offset:stop])
-                for first, last in self._candidate_pieces(doc):
-                    start, end = offset + doc[first].idx, offset + doc[last - 1].idx + len(doc[last - 1].text)
-                    pieces.append((index, start))
-                    piece_texts.append(text[start:end])
-        for (index, offset), doc in zip(pieces, self._nlp.pipe(piece_texts, disable=list(_UNUSED_PIPES)),
-                                        strict=True):
-            hits[index].extend(KeywordHit(h.topic, h.start + offset, h.end + offset) for h in self._find_in(doc))
+        with SPACY_LOCK:  # never while another thread's memory zone is open (spacy_docs.transient_strings)
+            for index, text in enumerate(texts):
+                for offset, stop in text_pieces(text, PIECE_CHARS):
+                    doc = shared_doc(self._nlp, text[offset:stop])
+                    for first, last in self._candidate_pieces(doc):
+                        start = offset + doc[first].idx
+                        end = offset + doc[last - 1].idx + len(doc[last - 1].text)
+                        pieces.append((index, start))
+                        piece_texts.append(text[start:end])
+            for (index, offset), doc in zip(pieces, self._nlp.pipe(piece_texts, disable=list(_UNUSED_PIPES)),
+                                            strict=True):
+                hits[index].extend(KeywordHit(h.topic, h.start + offset, h.end + offset)
+                                   for h in self._find_in(doc))
         return hits
 
     def _candidate_pieces(self, doc: Doc) -> list[tuple[int, int]]:
