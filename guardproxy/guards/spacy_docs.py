@@ -76,7 +76,8 @@ class SharedDocs:
 _SHARED = SharedDocs()
 
 def _in_zone(nlp: Language) -> bool:
-    return bool(getattr(nlp.vocab, "in_memory_zone", False))  # spaCy 3.8's Vocab, untyped in its stubs
+    # spaCy 3.8's Vocab (untyped in its stubs); a pipeline-like object without one is never in a zone
+    return bool(getattr(getattr(nlp, "vocab", None), "in_memory_zone", False))
 
 
 # Every thread that runs a loaded spaCy pipeline holds this while it does (``transient_strings``).
