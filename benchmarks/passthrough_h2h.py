@@ -2,7 +2,8 @@
 """Pass-through head to head at c=16: the raw-ASGI reference relay (aiohttp), this tree's guardproxy
 and an older tree's, behind one upstream in one lab, rounds in rotating order; req/s and server CPU per
 request. The older tree is a worktree: ``git worktree add /tmp/base 09bda8a && ln -s $PWD/.venv
-/tmp/base/.venv``, then ``.venv/bin/python benchmarks/passthrough_h2h.py ROUNDS SECONDS [/tmp/base]``."""
+/tmp/base/.venv``, then ``.venv/bin/python benchmarks/passthrough_h2h.py ROUNDS SECONDS [/tmp/base [OUT.json]]``
+(the figures also go to OUT.json, by default /tmp/gpbench/h2h.json)."""
 
 import json
 import os
@@ -20,6 +21,7 @@ from servers import LOAD_CPU, Lab, cpu_seconds, pinned
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 BASE = sys.argv[3] if len(sys.argv) > 3 else "/tmp/base"
+OUT = sys.argv[4] if len(sys.argv) > 4 else "/tmp/gpbench/h2h.json"  # argv[3] is BASE, a directory
 os.sched_setaffinity(0, {int(LOAD_CPU)})
 lab = Lab(pin=True)
 try:
@@ -89,6 +91,7 @@ try:
             + f" base {statistics.median(a / b for a, b in zip(rps['gp-09bda8a'], rps['reference'], strict=False)):.3f}",
             flush=True,
         )
-    json.dump(out, open(sys.argv[3] if len(sys.argv) > 3 else "/tmp/gpbench/h2h.json", "w"), indent=1)
+    os.makedirs(os.path.dirname(OUT) or ".", exist_ok=True)
+    json.dump(out, open(OUT, "w"), indent=1)
 finally:
     lab.close()
