@@ -75,3 +75,24 @@ def test_response_segments() -> None:
     found = [(s.text, s.path) for s in response_segments("completions", completion)]
     assert found == [(" done", ("choices", 0, "text"))]
     assert response_segments("chat", {"choices": "garbage"}) == []
+
+
+def test_custom_tool_input_and_refusal_parts_are_text() -> None:
+    """Custom tools (``type: custom``) take free-form input, not JSON arguments; an assistant's
+    refusal part comes back in later requests. Both are checked like any other text."""
+    payload = {"model": "m", "messages": [
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "I cannot share sk-secret"}],
+         "tool_calls": [{"id": "c1", "type": "custom", "custom": {"name": "sql", "input": "DROP TABLE x"}}]},
+    ]}
+    segments = request_segments("chat", payload)
+    assert [(s.text, s.path) for s in segments] == [
+        ("I cannot share sk-secret", ("messages", 0, "content", 0, "refusal")),
+        ("DROP TABLE x", ("messages", 0, "tool_calls", 0, "custom", "input")),
+    ]
+    apply_texts(payload, [(segments[0], "I cannot share [SECRET]"), (segments[1], "[BLOCKED]")])
+    assert payload["messages"][0]["content"][0] == {"type": "refusal", "refusal": "I cannot share [SECRET]"}
+    assert payload["messages"][0]["tool_calls"][0]["custom"] == {"name": "sql", "input": "[BLOCKED]"}
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c", "type": "custom", "custom": {"name": "sql", "input": "SELECT secret"}}]}}]}
+    assert [(s.text, s.path) for s in response_segments("chat", answer)] == [
+        ("SELECT secret", ("choices", 0, "message", "tool_calls", 0, "custom", "input"))]

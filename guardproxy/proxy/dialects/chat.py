@@ -2,8 +2,9 @@
 
 Text in a request: every message's ``content`` (a string, or the text parts of
 a content array; image and audio parts pass through), an assistant message's
-``reasoning_content`` and ``refusal``, and the arguments of its ``tool_calls``
-and legacy ``function_call``. In an answer the same fields of each choice's
+``reasoning_content`` and ``refusal`` (and refusal content parts), the arguments
+of its ``tool_calls`` (a custom tool's free-form ``input`` too) and legacy
+``function_call``. In an answer the same fields of each choice's
 ``message``, and in a stream the same fields of each choice's ``delta``.
 """
 
@@ -27,6 +28,8 @@ def _content_segments(content: Any, path: tuple[PathPart, ...], role: str | None
             kind = part.get("type") if isinstance(part, dict) else None
             if isinstance(kind, str) and kind in _TEXT_PART_TYPES:  # a type that is an array: no text, no crash
                 yield from text_segment(part.get("text"), (*path, index, "text"), role)
+            elif kind == "refusal":  # an assistant message's refusal part, sent back in a conversation
+                yield from text_segment(part.get("refusal"), (*path, index, "refusal"), role)
     else:
         yield from text_segment(content, path, role)
 
@@ -46,6 +49,9 @@ def message_segments(message: Any, path: tuple[PathPart, ...]) -> Iterator[Segme
             if isinstance(function, dict):
                 yield from argument_segments(function.get("arguments"),
                                              (*path, "tool_calls", index, "function", "arguments"), role)
+            custom = call.get("custom") if isinstance(call, dict) else None
+            if isinstance(custom, dict):  # a custom tool's free-form input: plain text, not JSON arguments
+                yield from text_segment(custom.get("input"), (*path, "tool_calls", index, "custom", "input"), role)
     function_call = message.get("function_call")
     if isinstance(function_call, dict):
         yield from argument_segments(function_call.get("arguments"), (*path, "function_call", "arguments"), role)
