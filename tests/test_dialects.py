@@ -96,3 +96,19 @@ def test_custom_tool_input_and_refusal_parts_are_text() -> None:
         {"id": "c", "type": "custom", "custom": {"name": "sql", "input": "SELECT secret"}}]}}]}
     assert [(s.text, s.path) for s in response_segments("chat", answer)] == [
         ("SELECT secret", ("choices", 0, "message", "tool_calls", 0, "custom", "input"))]
+
+
+def test_responses_custom_tool_calls_and_their_outputs_are_text() -> None:
+    dialect = DIALECTS["/v1/responses"]
+    request = {"model": "m", "input": [
+        {"type": "custom_tool_call", "call_id": "c1", "name": "sql", "input": "SELECT * FROM users"},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "alice@example.org"},
+        {"type": "custom_tool_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "bob"}]},
+    ]}
+    assert [(s.text, s.path, s.role) for s in dialect.request_segments(request)] == [
+        ("SELECT * FROM users", ("input", 0, "input"), "assistant"),
+        ("alice@example.org", ("input", 1, "output"), "tool"),
+        ("bob", ("input", 2, "output", 0, "text"), "tool"),
+    ]
+    answer = {"output": [{"type": "custom_tool_call", "call_id": "c", "name": "sql", "input": "DROP TABLE x"}]}
+    assert [s.text for s in dialect.response_segments(answer)] == ["DROP TABLE x"]

@@ -120,3 +120,44 @@ async def test_an_anthropic_block_closes_its_content_block_and_ends_as_a_refusal
     assert types[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     assert sent[-2]["delta"]["stop_reason"] == "refusal"
     assert "stop here" not in text_of(sent) and text.startswith(text_of(sent))
+
+
+def custom_tool_events(pieces: list[str]) -> list[dict[str, Any]]:
+    """A function-call stream turned into a custom tool's, as the Responses API streams one:
+    ``custom_tool_call`` items with free-form ``input``, ``custom_tool_call_input`` deltas."""
+    whole = "".join(pieces)
+    out = []
+    for event in responses_events(call=("sql", ["{}"])):
+        event = json.loads(json.dumps(event))
+        for holder in (event.get("item"), *(event.get("response", {}).get("output") or [])):
+            if isinstance(holder, dict) and holder.get("type") == "function_call":
+                holder["type"] = "custom_tool_call"
+                del holder["arguments"]
+                holder["input"] = "" if event["type"] == "response.output_item.added" else whole
+        if event["type"] == "response.function_call_arguments.delta":
+            out += [{**event, "type": "response.custom_tool_call_input.delta", "delta": piece} for piece in pieces]
+            continue
+        if event["type"] == "response.function_call_arguments.done":
+            del event["arguments"]
+            event.update(type="response.custom_tool_call_input.done", input=whole)
+        out.append(event)
+    return [{**event, "sequence_number": number} for number, event in enumerate(out)]
+
+
+async def test_a_custom_tool_input_is_held_whole_and_checked() -> None:
+    sent, _ = await run("/v1/responses", custom_tool_events(["call 555-", "0199 ", "now"]))
+    deltas = [e["delta"] for e in sent if e["type"] == "response.custom_tool_call_input.delta"]
+    assert deltas == ["call [PHONE] now"]  # one delta, released once checked
+    done = next(e for e in sent if e["type"] == "response.custom_tool_call_input.done")
+    assert done["input"] == "call [PHONE] now"
+    completed = sent[-1]
+    assert completed["type"] == "response.completed"
+    assert completed["response"]["output"][0]["input"] == "call [PHONE] now"
+    assert "555" not in json.dumps(sent)
+
+
+async def test_a_blocked_custom_tool_input_never_leaves() -> None:
+    sent, _ = await run("/v1/responses", custom_tool_events(["please ", "stop ", "here"]))
+    assert sent[-1]["type"] == "response.incomplete"
+    assert "stop here" not in json.dumps(sent)
+    assert not any(e["type"].startswith("response.custom_tool_call_input") for e in sent)

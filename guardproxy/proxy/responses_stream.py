@@ -3,7 +3,8 @@
 Each ``output_text`` (or ``refusal``) part of each output item is a channel of
 ``channel_guard.py``: its ``response.output_text.delta`` events are released
 behind the hold-back, as chat's deltas are. A ``function_call`` item's argument
-deltas are held whole until ``response.function_call_arguments.done``, checked as
+deltas (and a ``custom_tool_call``'s input deltas) are held whole until their
+``.done``, checked as
 one, and sent as one delta. The ``.done`` events, ``response.output_item.done``
 and the final ``response.completed`` carry whole texts, so they are rewritten to
 the text actually released: the client's accumulated text and the final response
@@ -27,7 +28,7 @@ from guardproxy.guards import GuardContext
 from guardproxy.guards.base import PathPart
 from guardproxy.policy.schema import GuardEntry, Policy
 from guardproxy.proxy.channel_guard import ChainRan, ChannelGuard, MalformedEvent, is_error, payload_of
-from guardproxy.proxy.dialects.json_paths import argument_segments
+from guardproxy.proxy.dialects.json_paths import argument_segments, text_segment
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.sse import SSEEvent, encode_event
 from guardproxy.proxy.stream_end import END_EVENTS
@@ -38,6 +39,11 @@ _PART_FIELDS = {"output_text": "text", "refusal": "refusal"}
 _TERMINAL = END_EVENTS["responses"]
 
 
+# Calls whose text is held until it is whole: a function's JSON arguments, a custom tool's free-form input.
+_CALL_ITEMS = {"function_call": "arguments", "custom_tool_call": "input"}
+_CALL_DELTAS = ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta")
+_CALL_DONE = {"response.function_call_arguments.done": ("arguments", "response.function_call_arguments.delta"),
+              "response.custom_tool_call_input.done": ("input", "response.custom_tool_call_input.delta")}
 _INDEX_KEYS = ("output_index", "content_index", "summary_index")  # where an event points into the response
 
 
@@ -89,13 +95,13 @@ class ResponsesStreamGuard(ChannelGuard):
             return await self._text_delta(payload, _TEXT_EVENTS[kind])
         if kind in _DONE_EVENTS:
             return await self._text_done(payload, _DONE_EVENTS[kind])
-        if kind == "response.function_call_arguments.delta":
+        if kind in _CALL_DELTAS:
             index = payload.get("output_index")
             if isinstance(index, int):
                 self._arguments[index] = self._arguments.get(index, "") + str(payload.get("delta") or "")
             return b""
-        if kind == "response.function_call_arguments.done":
-            return await self._arguments_done(payload)
+        if kind in _CALL_DONE:
+            return await self._arguments_done(payload, kind)
         if kind == "response.content_part.done":
             return await self._part_done(payload)
         if kind == "response.content_part.added":
@@ -183,31 +189,32 @@ class ResponsesStreamGuard(ChannelGuard):
             part[field] = self._sent.get(name, "")
         return out + self._emit(payload)
 
-    async def _check_arguments(self, index: int, arguments: str) -> str | None:
-        """The arguments as released, checked once; None when they are blocked."""
+    async def _check_arguments(self, index: int, arguments: str, plain: bool = False) -> str | None:
+        """The arguments (``plain``: a custom tool's free-form input) as released, checked once;
+        None when they are blocked."""
         if index in self._checked:
             return self._checked[index]
         holder = {"arguments": arguments}
-        result = await self.check_whole(list(argument_segments(arguments, ("arguments",), "assistant")),
-                                        self._answer)
+        found = text_segment if plain else argument_segments
+        result = await self.check_whole(list(found(arguments, ("arguments",), "assistant")), self._answer)
         if result is None:
             return None
         self.rewrite(holder, result)
         self._checked[index] = holder["arguments"]
         return holder["arguments"]
 
-    async def _arguments_done(self, payload: dict[str, Any]) -> bytes:
+    async def _arguments_done(self, payload: dict[str, Any], kind: str) -> bytes:
         index = payload.get("output_index")
         if not isinstance(index, int):
             return self._emit(payload)
-        arguments = payload.get("arguments")
+        field, delta_kind = _CALL_DONE[kind]
+        arguments = payload.get(field)
         whole = arguments if isinstance(arguments, str) else self._arguments.get(index, "")
-        checked = await self._check_arguments(index, whole)
+        checked = await self._check_arguments(index, whole, plain=field == "input")
         if checked is None:
             return self._incomplete()
-        delta = {"type": "response.function_call_arguments.delta", "item_id": payload.get("item_id"),
-                 "output_index": index, "delta": checked}
-        return (self._emit(delta) if checked else b"") + self._emit({**payload, "arguments": checked})
+        delta = {"type": delta_kind, "item_id": payload.get("item_id"), "output_index": index, "delta": checked}
+        return (self._emit(delta) if checked else b"") + self._emit({**payload, field: checked})
 
     async def _settle_item(self, index: int, item: dict[str, Any]) -> bytes | None:
         """Rewrite a whole output item to what was released, checking any text in it that
@@ -224,11 +231,12 @@ class ResponsesStreamGuard(ChannelGuard):
                 if self._answer.blocked:
                     return None
                 part[field] = self._sent.get(name, "")
-        elif item.get("type") == "function_call" and isinstance(item.get("arguments"), str):
-            checked = await self._check_arguments(index, item["arguments"])
+        elif item.get("type") in _CALL_ITEMS and isinstance(item.get(_CALL_ITEMS[item["type"]]), str):
+            field = _CALL_ITEMS[item["type"]]
+            checked = await self._check_arguments(index, item[field], plain=field == "input")
             if checked is None:
                 return None
-            item["arguments"] = checked
+            item[field] = checked
         return out
 
     async def _terminal(self, payload: dict[str, Any]) -> bytes:
@@ -256,10 +264,10 @@ class ResponsesStreamGuard(ChannelGuard):
                     field = _PART_FIELDS.get(str(part.get("type"))) if isinstance(part, dict) else None
                     if field is not None:
                         part[field] = self._sent.get(_channel(index, content_index, field), "")
-            elif item.get("type") == "function_call":
+            elif item.get("type") in _CALL_ITEMS:
                 if index not in self._checked:
-                    continue  # its arguments never left
-                item["arguments"] = self._checked[index]
+                    continue  # its arguments (or input) never left
+                item[_CALL_ITEMS[item["type"]]] = self._checked[index]
             if item.get("status") == "in_progress":
                 item["status"] = "incomplete"
             output.append(item)

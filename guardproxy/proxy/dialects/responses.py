@@ -3,9 +3,10 @@
 Text in a request: ``instructions``; ``input`` as a string, or as items: message
 items (a string, or ``input_text`` / ``output_text`` / ``refusal`` parts), the
 arguments of earlier ``function_call`` items, and ``function_call_output`` items
-(tool results, a string or ``input_text`` parts). In an answer: each ``message``
-item's ``output_text`` and ``refusal`` parts, and each ``function_call`` item's
-arguments. A Responses answer is one response, not a set of choices, so every
+(tool results, a string or ``input_text`` parts), and a ``custom_tool_call``'s
+free-form input and its output. In an answer: each ``message`` item's
+``output_text`` and ``refusal`` parts, each ``function_call`` item's arguments
+and each ``custom_tool_call``'s input. A Responses answer is one response, not a set of choices, so every
 segment belongs to choice 0 and a block withholds the whole answer: ``status:
 "incomplete"`` with ``incomplete_details: {"reason": "content_filter"}``.
 
@@ -49,6 +50,10 @@ def item_segments(item: Any, path: tuple[PathPart, ...]) -> Iterator[Segment]:
     elif kind == "function_call":
         yield from argument_segments(item.get("arguments"), (*path, "arguments"), "assistant")
     elif kind == "function_call_output":
+        yield from _parts(item.get("output"), (*path, "output"), "tool")
+    elif kind == "custom_tool_call":  # a custom tool's free-form input: plain text, not JSON arguments
+        yield from text_segment(item.get("input"), (*path, "input"), "assistant")
+    elif kind == "custom_tool_call_output":
         yield from _parts(item.get("output"), (*path, "output"), "tool")
 
 
@@ -106,7 +111,8 @@ class ResponsesDialect(Dialect):
 
     @cached_property
     def content_pattern(self) -> re.Pattern[bytes] | None:
-        return re.compile(rb'"type"\s*:\s*"response\.(?:output_text|refusal|function_call_arguments)\.delta"'
+        return re.compile(rb'"type"\s*:\s*"response\.'
+                          rb'(?:output_text|refusal|function_call_arguments|custom_tool_call_input)\.delta"'
                           rb'|"delta"\s*:\s*"(?!")')
 
 
