@@ -315,7 +315,7 @@ class GuardBench:
     notes: tuple[str, ...] = ()
 
 
-PLUGINS = {"topics": "loso_topics", "toxicity": "loso_toxicity"}
+PLUGINS = {"topics": "loso_topics", "toxicity": "loso_toxicity", "grounding": "loso_grounding"}
 
 
 def parse_grid(text: str) -> tuple[float, ...]:
