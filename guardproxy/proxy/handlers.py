@@ -19,7 +19,6 @@ import fnmatch
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 
@@ -30,11 +29,12 @@ from guardproxy.policy import RouteChoice
 from guardproxy.proxy.access import choose_route
 from guardproxy.proxy.context import Outcome, RequestContext
 from guardproxy.proxy.decisions import log_decision, violations
-from guardproxy.proxy.dialects import ALL_CHOICES, DIALECTS, Dialect, RequestShapeError, apply_texts
+from guardproxy.proxy.dialects import ALL_CHOICES, DIALECTS, Dialect, apply_texts
 from guardproxy.proxy.errors import ClientError, error_reply
 from guardproxy.proxy.exchange import Exchange, too_large
 from guardproxy.proxy.relay import close_upstream, note_fault, relay_guarded, relay_raw, watch_end
 from guardproxy.proxy.reply import RawHeaders, Reply, verdict_headers
+from guardproxy.proxy.request_body import EXTENSION_FIELD, parse_payload, take_extension
 from guardproxy.proxy.restoration import Restorer
 from guardproxy.proxy.retry import RetryPolicy, with_retries
 from guardproxy.proxy.runtime import Runtime
@@ -55,38 +55,6 @@ log = logging.getLogger("guardproxy.proxy")
 _NO_RESTORING = Restorer({})
 _WHOLE_BODY_LIMIT = 1 << 20  # answers up to this size with a declared length are read whole, then sent at once
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
-EXTENSION_FIELD = "guardproxy"
-
-
-def parse_payload(body: bytes, dialect: Dialect, content_encoding: str | None) -> dict[str, Any]:
-    if content_encoding and content_encoding.lower() != "identity":
-        raise ClientError(415, "Compressed request bodies are not supported.", "unsupported_content_encoding")
-    try:
-        payload = json_codec.loads(body)
-    except ValueError as exc:  # not JSON, invalid UTF-8, a lone surrogate, a depth bomb
-        reason = str(exc) if "nested" in str(exc) or "surrogate" in str(exc) else "it is not valid JSON in UTF-8"
-        raise ClientError(400, f"We could not parse the JSON body of your request: {reason}.", "invalid_json") from None
-    if not isinstance(payload, dict):
-        raise ClientError(400, "The request body must be a JSON object.", "invalid_json")
-    try:
-        dialect.check_request(payload)
-    except RequestShapeError as exc:
-        raise ClientError(400, exc.message, exc.code, exc.param) from None
-    return payload
-
-
-def take_extension(payload: dict[str, Any]) -> tuple[str, ...]:
-    """Remove the proxy's own request field, ``guardproxy: {context: [..]}``, so the
-    upstream never sees it, and return the documents it carries."""
-    extension = payload.pop(EXTENSION_FIELD)
-    if not isinstance(extension, dict) or set(extension) - {"context"}:
-        raise ClientError(400, "'guardproxy' must be an object with the key 'context'.", "invalid_extension",
-                          EXTENSION_FIELD)
-    documents = extension.get("context", [])
-    if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
-        raise ClientError(400, "'guardproxy.context' must be an array of strings.", "invalid_extension",
-                          "guardproxy.context")
-    return tuple(documents)
 
 
 _MESSAGES = DIALECTS["/v1/messages"]
