@@ -66,12 +66,12 @@ class ProxyFront:
         """A 401/403 for a caller without the key this route takes, else None."""
         runtime = self.runtime
         if handler is guardrails_check:
-            if runtime.admin_key is None and runtime.client_keys is None:
-                return None
-            denied = admin_denied(runtime, ex.headers)
+            if runtime.admin_key is None:  # any client key, when keys are configured (named in the report)
+                refused = authenticate(runtime, ex.headers, "openai", context)
+                denied = None if refused is None else (refused.status, refused.message)
+            else:
+                denied = admin_denied(runtime, ex.headers)
             if denied is None:
-                if runtime.admin_key is None:  # a client key let it in: name it in the report
-                    authenticate(runtime, ex.headers, "openai", context)
                 return None
             context.report.auth_refused = True
             return admin_refusal(denied)
