@@ -1,4 +1,4 @@
-"""``guardproxy``: serve, demo, check, test, eval."""
+"""``guardproxy``: serve, demo, check, test, eval, keys, replay, review, report."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from guardproxy.audit import commands as audit_commands
 from guardproxy.config import Settings, env_name
 from guardproxy.policy import PolicyError, load_policy_set
 
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="+")
     test = commands.add_parser("test", help="run policy test files")
     test.add_argument("paths", nargs="+")
+    test.add_argument("--policy", default=None,
+                      help="the policy that reviewed JSONL files (from guardproxy review) are run against")
     evaluate = commands.add_parser("eval", help="measure a chain on labelled JSONL data")
     evaluate.add_argument("--policy", required=True)
     evaluate.add_argument("--chain", default="default")
@@ -103,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_check = key_commands.add_parser("check", help="validate a keys file against the policies it binds to")
     key_check.add_argument("path")
     key_check.add_argument("--policy", default=_env_default("policy"), help="[GUARDPROXY_POLICY]")
+    audit_commands.add_commands(commands)
     return parser
 
 
@@ -177,9 +181,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "test":
         from guardproxy.policytest import run_test_files
 
-        return run_test_files(args.paths)
+        return run_test_files(args.paths, args.policy)
     if args.command == "keys":
         return cmd_keys(args)
+    if args.command in audit_commands.COMMANDS:
+        return audit_commands.run_command(args)
     if args.command == "eval":
         from guardproxy.evaluation import run_eval
 
