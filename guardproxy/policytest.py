@@ -33,7 +33,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from guardproxy.engine import Engine, Verdict
+from guardproxy.audit.placeholders import Redaction, credit_redactions
+from guardproxy.engine import Engine, Verdict, worst
 from guardproxy.engine.check import CheckRequest, run_check
 from guardproxy.evaluation.reviewed import parse_review_row
 from guardproxy.policy import PolicyError, PolicySet, load_policy_set
@@ -94,10 +95,11 @@ def _yaml_cases(file: Path) -> tuple[PolicySet, list[Case]]:
     return _load_policies(file, file.parent / spec.policy), spec.tests
 
 
-def _reviewed_cases(file: Path, policy_path: str | None) -> tuple[PolicySet, list[Case]]:
+def _reviewed_cases(file: Path, policy_path: str | None) -> tuple[PolicySet, list[Case], dict[int, list[Redaction]]]:
     """A reviewed JSONL file (``guardproxy review``'s rows, ``gold`` set) as cases expecting their
     gold verdict, and the labels when the reviewer named them. Rows not reviewed or without text
-    are skipped with a count. Raises ValueError on an unusable file."""
+    are skipped with a count. The third value maps a case's index to the live redactions that
+    ``audit.placeholders`` may credit. Raises ValueError on an unusable file."""
     if policy_path is None:
         raise ValueError(f"{file}: a reviewed JSONL file is run against --policy PATH (it names no policy)")
     rows = []
@@ -113,6 +115,7 @@ def _reviewed_cases(file: Path, policy_path: str | None) -> tuple[PolicySet, lis
     if skipped:
         print(f"{file}: skipped " + ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items())))
     cases = []
+    redactions: dict[int, list[Redaction]] = {}
     for row in rows:
         if row.skip_reason or row.text is None or row.gold is None:
             continue
@@ -121,9 +124,11 @@ def _reviewed_cases(file: Path, policy_path: str | None) -> tuple[PolicySet, lis
         expect = Expectation(verdict=row.gold, labels=list(row.gold_labels) if row.gold_labels is not None else None)
         cases.append(Case(name=f"line {row.line} ({row.request_id or 'no request id'}, {row.stage})",
                           text=row.text, stage=row.stage, chain=chain, expect=expect))
+        if row.redactions:
+            redactions[len(cases) - 1] = list(row.redactions)
     if not cases:
         raise ValueError(f"{file}: no reviewed rows (set 'gold' on the rows to test)")
-    return policies, cases
+    return policies, cases, redactions
 
 
 def _json_object(line: str, where: str) -> dict[str, Any]:
@@ -138,23 +143,30 @@ def _json_object(line: str, where: str) -> dict[str, Any]:
 
 async def _run_file(engine: Engine, file: Path, policy_path: str | None) -> tuple[int, list[str]]:
     """Returns (cases run, failure lines). Raises ValueError on an unusable file."""
+    redactions: dict[int, list[Redaction]] = {}
     if file.suffix == ".jsonl":
-        policies, cases = _reviewed_cases(file, policy_path)
+        policies, cases, redactions = _reviewed_cases(file, policy_path)
     else:
         policies, cases = _yaml_cases(file)
     engine.prepare([item.policy for item in policies.policies])
     failures: list[str] = []
-    for case in cases:
+    for index, case in enumerate(cases):
         policy = policies.get(case.policy)
         if policy is None or case.chain not in policy.chains:
             failures.append(f"{file}: {case.name}: no policy {case.policy!r} with chain {case.chain!r}")
             continue
         check = CheckRequest(text=case.text, stage=case.stage, context=case.context, chain=case.chain)
         result = await run_check(engine, policy, check)
-        labels = sorted({d.label for d in result.decisions})
+        fired = {(d.name, d.label) for d in result.decisions}
+        chain = policy.chains[case.chain]
+        credited, credited_verdict = credit_redactions(redactions.get(index, []), policy,
+                                                       chain.input if case.stage == "input" else chain.output,
+                                                       [case.text], fired)
+        verdict = worst(result.verdict, credited_verdict)
+        labels = sorted({label for _, label in fired | set(credited)})
         problems = []
-        if result.verdict != case.expect.verdict:
-            problems.append(f"verdict: expected {case.expect.verdict}, got {result.verdict}")
+        if verdict != case.expect.verdict:
+            problems.append(f"verdict: expected {case.expect.verdict}, got {verdict}")
         if case.expect.labels is not None and sorted(set(case.expect.labels)) != labels:
             problems.append(f"labels: expected {sorted(set(case.expect.labels))}, got {labels}")
         if case.expect.text is not None and result.texts[0] != case.expect.text:

@@ -69,7 +69,7 @@ def run_eval(args: argparse.Namespace) -> int:
                      f"{', '.join(sorted(policy.chains))}")
     positive = frozenset(args.positive) if args.positive is not None else None
     try:
-        dataset = read_dataset(Path(args.data), positive, args.limit)
+        dataset = read_dataset(Path(args.data), positive, args.limit, args.stage)
     except DatasetError as exc:
         return _fail(str(exc))
     problem = _positive_problem(dataset, positive)
@@ -82,6 +82,6 @@ def run_eval(args: argparse.Namespace) -> int:
     observations = run_items(policy, entries, dataset.items, args.stage, guard_threads)
     scores = score(dataset, observations, positive)
     info = RunInfo(args.data, len(dataset.items), dataset.schema, policies.tag(policy), args.chain, args.stage,
-                   sorted(positive) if positive is not None else None)
+                   sorted(positive) if positive is not None else None, dataset.skipped)
     print(json.dumps(report_json(info, scores), indent=2) if args.json else report_text(info, scores))
     return 0

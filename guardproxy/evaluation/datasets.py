@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Schema = Literal["pii", "grounding", "toxicity", "injection", "topics"]
+from guardproxy.evaluation.reviewed import NO_TEXT, parse_review_row
+
+Schema = Literal["pii", "grounding", "toxicity", "injection", "topics", "review"]
 
 # The key that gives a schema away (tried in this order), and the keys every row of it needs.
 _SCHEMAS: dict[Schema, tuple[str, dict[str, type]]] = {
@@ -30,6 +33,7 @@ _SCHEMAS: dict[Schema, tuple[str, dict[str, type]]] = {
     "toxicity": ("toxic", {"text": str, "toxic": bool}),
     "injection": ("injection", {"text": str, "injection": bool}),
     "topics": ("topic", {"text": str, "topic": str}),
+    "review": ("gold", {"stage": str}),  # reviewed.py validates the rest; its text may be null
 }
 
 
@@ -60,6 +64,8 @@ class LabelledItem:
     ``spans`` are the gold PII spans that count (those with a ``--positive``
     label, if given). ``documents`` and ``question`` are grounding context.
     ``source`` is the data set it comes from (see ``source_name``), if the row says.
+    Reviewed rows (``reviewed.py``) also carry the reviewer's verdict and labels, and the live
+    redactions that ``audit.placeholders`` may credit.
     """
 
     line: int
@@ -69,15 +75,21 @@ class LabelledItem:
     documents: tuple[str, ...] = ()
     question: str | None = None
     source: str | None = None
+    stage: str | None = None
+    gold_verdict: str | None = None
+    gold_labels: tuple[str, ...] | None = None
+    redactions: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """The rows of one file. ``gold_labels`` are the PII labels or topics it uses, before any filter."""
+    """The rows of one file. ``gold_labels`` are the PII labels or topics it uses, before any filter.
+    ``skipped`` counts rows left out, by reason (review data: not reviewed, no text, other stage)."""
 
     schema: Schema
     items: list[LabelledItem]
     gold_labels: frozenset[str]
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def source_name(source: str) -> str:
@@ -94,11 +106,14 @@ def detect_schema(row: dict[str, Any], where: str) -> Schema:
     raise DatasetError(f"{where}: unknown schema (keys: {keys}); known schemas are {known}")
 
 
-def read_dataset(path: Path, positive: frozenset[str] | None, limit: int | None) -> Dataset:
-    """Read the first ``limit`` rows (all if None); blank lines are not rows."""
+def read_dataset(path: Path, positive: frozenset[str] | None, limit: int | None,
+                 stage: str | None = None) -> Dataset:
+    """Read the first ``limit`` rows (all if None); blank lines are not rows. Review rows of
+    another ``stage``, not reviewed, or without text are skipped and counted."""
     schema: Schema | None = None
     items: list[LabelledItem] = []
     labels: set[str] = set()
+    skipped: Counter[str] = Counter()
     try:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
@@ -110,7 +125,13 @@ def read_dataset(path: Path, positive: frozenset[str] | None, limit: int | None)
                 row = _parse_row(line, where)
                 if schema is None:
                     schema = detect_schema(row, where)
-                items.append(_item(schema, row, number, where, positive, labels))
+                item = _item(schema, row, number, where, positive, labels)
+                if isinstance(item, str):
+                    skipped[item] += 1
+                elif schema == "review" and stage is not None and item.stage != stage:
+                    skipped[f"other stage ({item.stage})"] += 1
+                else:
+                    items.append(item)
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
     except UnicodeDecodeError as exc:
@@ -119,7 +140,10 @@ def read_dataset(path: Path, positive: frozenset[str] | None, limit: int | None)
         raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if schema is None:
         raise DatasetError(f"{path}: no rows")
-    return Dataset(schema, items, frozenset(labels))
+    if not items:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items()))
+        raise DatasetError(f"{path}: no rows to score (skipped: {reasons})")
+    return Dataset(schema, items, frozenset(labels), dict(sorted(skipped.items())))
 
 
 def _parse_row(line: str, where: str) -> dict[str, Any]:
@@ -134,12 +158,14 @@ def _parse_row(line: str, where: str) -> dict[str, Any]:
 
 def _item(
     schema: Schema, row: dict[str, Any], number: int, where: str, positive: frozenset[str] | None, labels: set[str]
-) -> LabelledItem:
-    """Validate ``row`` and turn it into an item; add its gold labels to ``labels``."""
+) -> LabelledItem | str:
+    """Validate ``row`` and turn it into an item, or the reason it is skipped; add its gold labels to ``labels``."""
     for key, kind in _SCHEMAS[schema][1].items():
         if not isinstance(row.get(key), kind):
             raise DatasetError(f"{where}: {key!r} must be a {kind.__name__} in every {schema} row")
     source = _source(row, where)
+    if schema == "review":
+        return _review_item(row, number, where, source)
     if schema == "pii":
         gold = _gold_spans(row["spans"], row["text"], where)
         labels.update(span.label for span in gold)
@@ -153,6 +179,18 @@ def _item(
         labels.add(row["topic"])
         return LabelledItem(number, row["text"], positive is not None and row["topic"] in positive, source=source)
     return LabelledItem(number, row["text"], row[_SCHEMAS[schema][0]], source=source)
+
+
+def _review_item(row: dict[str, Any], number: int, where: str, source: str | None) -> LabelledItem | str:
+    """A reviewed row: positive when the reviewer's verdict is not ``pass``."""
+    try:
+        review = parse_review_row(row, number, where)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+    if review.skip_reason is not None or review.text is None:
+        return review.skip_reason or NO_TEXT
+    return LabelledItem(number, review.text, review.gold != "pass", stage=review.stage, source=source,
+                        gold_verdict=review.gold, gold_labels=review.gold_labels, redactions=review.redactions)
 
 
 def _source(row: dict[str, Any], where: str) -> str | None:

@@ -33,6 +33,7 @@ class RunInfo:
     chain: str
     stage: Stage
     positive: list[str] | None
+    skipped: dict[str, int] | None = None  # rows left out, by reason (reviewed data)
 
 
 def _rounded(value: float | None, places: int = 4) -> float | None:
@@ -52,6 +53,8 @@ def report_json(info: RunInfo, scores: Scores) -> dict[str, Any]:
         "data": info.data, "rows": info.rows, "schema": info.schema, "policy": info.policy, "chain": info.chain,
         "stage": info.stage, "positive": info.positive, **_scores_json(scores),
     }
+    if info.skipped:
+        out["skipped"] = info.skipped
     if scores.per_source is not None:
         out["per_source"] = {source: {"rows": part.item.items, **_scores_json(part)}
                              for source, part in scores.per_source.items()}
@@ -79,6 +82,15 @@ def _scores_json(scores: Scores) -> dict[str, Any]:
                         "unjudged": typed.unjudged,
                         "aliases": {label: sorted(gold) for label, gold in MATCHING_GOLD_LABELS.items()}}
         out["per_type"] = {label: _tally_json(tally) for label, tally in _types_by_size(typed)}
+    if scores.review is not None:
+        review = scores.review
+        out["review"] = {
+            "rows": review.rows, "verdict_agrees": review.verdict_agrees,
+            "verdict_accuracy": _rounded(review.verdict_accuracy),
+            "per_entry": {name: {"fired": tally.fired, "correct": tally.correct,
+                                 "precision": _rounded(tally.precision)}
+                          for name, tally in sorted(review.per_entry.items())},
+        }
     if scores.by_length is not None:
         out["by_length"] = {name: {"items": c.items, **_confusion_json(c)} for name, c in scores.by_length.items()}
     latency = scores.latency
@@ -120,6 +132,8 @@ def report_text(info: RunInfo, scores: Scores) -> str:
     ]
     if info.positive is not None:
         lines.append(f"positive: {', '.join(info.positive)}")
+    if info.skipped:
+        lines.append("skipped rows: " + ", ".join(f"{count} {reason}" for reason, count in info.skipped.items()))
     per_source = [(f"source {name}", part) for name, part in (scores.per_source or {}).items()]
     width = max([18, *(len(name) + 2 for name, _ in per_source)])
     lines.append(_ROW.format("", "items", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "accuracy",
@@ -134,10 +148,25 @@ def report_text(info: RunInfo, scores: Scores) -> str:
         lines.extend(_typed_lines(scores.typed))
         if scores.per_source is not None:
             lines.extend(_source_span_lines(scores.per_source))
+    if scores.review is not None:
+        lines.extend(_review_lines(scores))
     latency = scores.latency
     lines.append(f"latency per item: p50 {latency.p50:.3f} ms  p95 {latency.p95:.3f} ms  mean {latency.mean:.3f} ms"
                  f"   guard failures: {scores.failures}")
     return "\n".join(lines)
+
+
+def _review_lines(scores: Scores) -> list[str]:
+    """Reviewed rows: exact-verdict agreement, then each entry's precision (a firing is right when
+    the gold verdict is not pass and, if the reviewer named labels, the entry fired one of them)."""
+    review = scores.review
+    assert review is not None
+    lines = [f"reviewed rows: verdict as reviewed {review.verdict_agrees}/{review.rows} "
+             f"({_shown(review.verdict_accuracy)})",
+             f"  {'entry':<28}{'fired':>7}{'correct':>9}{'precision':>11}"]
+    for name, tally in sorted(review.per_entry.items()):
+        lines.append(f"  {name:<28}{tally.fired:>7}{tally.correct:>9}{_shown(tally.precision):>11}")
+    return lines
 
 
 def _span_lines(spans: SpanScores) -> list[str]:

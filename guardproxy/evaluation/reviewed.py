@@ -4,7 +4,8 @@ One row per (record, stage) that the live policy blocked, redacted or flagged::
 
     {"text": "...", "stage": "input",
      "predicted": {"verdict": "blocked", "fired": [{"entry": "prompt_injection", "guard": "keywords",
-                                                    "label": "prompt_injection", "action": "block"}]},
+                                                    "label": "prompt_injection", "action": "block",
+                                                    "mode": "enforce"}]},
      "gold": null,
      "meta": {"source": "audit", "request_id": "...", "policy": "default", "policy_version": "...",
               "chain": "default", "time": "..."}}
@@ -14,7 +15,9 @@ A person sets ``gold`` to the verdict the request should have had (``"pass"``, `
 labels were right. Such a file is a regression set: ``guardproxy eval`` reads it (schema
 ``review``) and gives precision per guard entry, and ``guardproxy test --policy P FILE.jsonl``
 runs each reviewed row as a case expecting its gold verdict. Rows still ``gold: null``, and rows
-whose text the trail did not hold (``text: null``), are skipped and counted, never silently.
+whose text the trail did not hold (``text: null``), are skipped and counted, never silently. The
+text is the live policy's redacted text: a live redaction whose placeholder is in it is credited
+as in ``replay`` (``audit/placeholders.py``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class ReviewRow:
     gold_labels: tuple[str, ...] | None
     request_id: str | None
     chain: str | None
+    redactions: tuple[tuple[str, str, str], ...] = ()  # the live enforced redactions: (entry, guard, label)
 
     @property
     def skip_reason(self) -> str | None:
@@ -75,7 +79,21 @@ def parse_review_row(row: dict[str, Any], line: int, where: str) -> ReviewRow:
         raise ValueError(f"{where}: 'meta' must be an object")
     request_id, chain = meta.get("request_id"), meta.get("chain")
     return ReviewRow(line, stage, text, predicted["verdict"], gold, gold_labels,
-                     request_id if isinstance(request_id, str) else None, chain if isinstance(chain, str) else None)
+                     request_id if isinstance(request_id, str) else None, chain if isinstance(chain, str) else None,
+                     _redactions(predicted.get("fired", []), where))
+
+
+def _redactions(fired: Any, where: str) -> tuple[tuple[str, str, str], ...]:
+    """The enforced redactions among the live firings, which ``audit.placeholders`` credits."""
+    if not isinstance(fired, list):
+        raise ValueError(f"{where}: 'predicted.fired' must be a list")
+    redactions = []
+    for index, item in enumerate(fired):
+        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("entry", "guard", "label"))):
+            raise ValueError(f"{where}: predicted.fired[{index}] must name its 'entry', 'guard' and 'label'")
+        if item.get("action") == "redact" and item.get("mode", "enforce") == "enforce":
+            redactions.append((item["entry"], item["guard"], item["label"]))
+    return tuple(redactions)
 
 
 def _gold(gold: Any, where: str) -> tuple[str | None, tuple[str, ...] | None]:

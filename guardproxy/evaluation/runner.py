@@ -12,7 +12,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from guardproxy.engine import Engine
+from guardproxy.audit.placeholders import credit_redactions
+from guardproxy.engine import Engine, worst
 from guardproxy.evaluation.datasets import LabelledItem, LabelledSpan
 from guardproxy.guards import GuardContext, Segment, Stage
 from guardproxy.policy import GuardEntry, Policy
@@ -25,12 +26,16 @@ class Observation:
     ``fired`` is true when any guard made a decision, a fail-closed guard
     failure included. ``spans`` are the decisions that carry a span.
     ``failures`` counts guards that raised or timed out (see ``on_error``).
+    ``verdict`` and ``firings`` (entry name, label) are what reviewed rows are scored on; a
+    reviewed row's live redactions are credited from their placeholders (``audit.placeholders``).
     """
 
     fired: bool
     spans: tuple[LabelledSpan, ...]
     failures: int
     seconds: float
+    verdict: str = "pass"
+    firings: tuple[tuple[str, str], ...] = ()
 
 
 def run_items(
@@ -59,5 +64,8 @@ async def _run_all(
         seconds = time.perf_counter() - started
         spans = tuple(LabelledSpan(d.start, d.end, d.label) for d in result.decisions
                       if d.start is not None and d.end is not None)
-        observations.append(Observation(bool(result.decisions), spans, len(result.failures), seconds))
+        firings = {(d.name, d.label) for d in result.decisions}
+        credited, verdict = credit_redactions(item.redactions, policy, entries, [item.text], firings)
+        observations.append(Observation(bool(firings or credited), spans, len(result.failures), seconds,
+                                        worst(result.verdict, verdict), tuple(sorted(firings | set(credited)))))
     return observations

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from guardproxy.evaluation.datasets import Dataset, LabelledItem, LabelledSpan, Schema
+from guardproxy.evaluation.reviewed import ReviewScores, score_review
 from guardproxy.evaluation.runner import Observation
 
 # Type-aware PII matching: the gold labels a predicted label may match (any other label matches only itself).
@@ -206,6 +207,7 @@ class Scores:
     typed: TypedScores | None = None
     by_length: dict[str, Confusion] | None = None
     per_source: dict[str, Scores] | None = None
+    review: ReviewScores | None = None
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -281,6 +283,9 @@ def _score_rows(rules: _Rules, items: Sequence[LabelledItem], observations: Sequ
         scores.item.count(item.positive, observation.fired)
     if rules.schema == "grounding":
         scores.by_length = _by_length(items, observations)
+    if rules.schema == "review":
+        scores.review = score_review([(item.gold_verdict, item.gold_labels) for item in items],
+                                     [o.verdict for o in observations], [o.firings for o in observations])
     return scores
 
 
