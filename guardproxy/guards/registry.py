@@ -31,6 +31,7 @@ BUILTIN: dict[str, str] = {
     "toxicity": "guardproxy.guards.toxicity:GUARD_TYPE",
     "topics": "guardproxy.guards.topics:GUARD_TYPE",
     "grounding": "guardproxy.guards.grounding:GUARD_TYPE",
+    "secrets": "guardproxy.guards.secrets:GUARD_TYPE",
 }
 
 
