@@ -72,6 +72,16 @@ def _add_serve_flags(parser: argparse.ArgumentParser, demo: bool) -> None:
     parser.add_argument("--no-metrics", dest="metrics", action="store_false",
                         default=_env_default("metrics", _boolean),
                         help="do not collect metrics or serve GET /metrics [GUARDPROXY_METRICS=false]")
+    parser.add_argument("--audit", default=_env_default("audit"), metavar="PATH",
+                        help="write one JSON record per guarded request to PATH (rotated by size) or - for "
+                             "standard output [GUARDPROXY_AUDIT]")
+    parser.add_argument("--audit-max-bytes", type=int, default=_env_default("audit_max_bytes", int), metavar="N",
+                        help="rotate the audit file past this size [GUARDPROXY_AUDIT_MAX_BYTES]")
+    parser.add_argument("--audit-keep", type=int, default=_env_default("audit_keep", int), metavar="N",
+                        help="rotated audit files kept [GUARDPROXY_AUDIT_KEEP]")
+    parser.add_argument("--audit-otlp", action="store_true", default=_env_default("audit_otlp", _boolean),
+                        help="also send each audit record as an OpenTelemetry log record to the OTLP endpoint "
+                             "[GUARDPROXY_AUDIT_OTLP]")
     parser.add_argument("--trace-content", choices=["off", "redacted"], default=_env_default("trace_content"),
                         help="text in trace spans: off (never), or redacted (each stage's text after redaction); "
                              "traces are sent when OTEL_EXPORTER_OTLP_ENDPOINT is set [GUARDPROXY_TRACE_CONTENT]")
@@ -140,7 +150,8 @@ def _settings(args: argparse.Namespace, upstream: str) -> Settings:
         metrics_port=args.metrics_port, upstream_retries=args.upstream_retries,
         max_body_bytes=args.max_body_bytes, upstream_timeout=args.upstream_timeout,
         guard_threads=args.guard_threads, log_level=args.log_level, metrics=args.metrics,
-        trace_content=args.trace_content,
+        trace_content=args.trace_content, audit=args.audit or None, audit_max_bytes=args.audit_max_bytes,
+        audit_keep=args.audit_keep, audit_otlp=bool(args.audit_otlp),
     )
 
 

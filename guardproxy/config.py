@@ -31,6 +31,10 @@ class Settings:
     watch: bool = True
     metrics: bool = True
     trace_content: str = "off"  # "redacted": spans get each stage's text after redaction
+    audit: str | None = None  # the audit trail: a file (rotated by size) or "-" for standard output
+    audit_max_bytes: int = 100 * 1024 * 1024
+    audit_keep: int = 5  # rotated files kept besides the current one
+    audit_otlp: bool = False  # also emit each record as an OpenTelemetry log record
     log_level: str = "info"
 
     @property

@@ -18,6 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from guardproxy.audit.otlp import OtlpAuditLogs
+from guardproxy.audit.shadow import ShadowRunner
+from guardproxy.audit.sink import EvidenceSink
+from guardproxy.audit.writer import AuditWriter
 from guardproxy.config import Settings, settings_from_environment
 from guardproxy.heap import tune_allocator
 from guardproxy.http.errors import ContainErrors, error_response
@@ -65,6 +69,21 @@ def create_telemetry(settings: Settings, environ: dict[str, str], registry: Coll
     return Telemetry(registry or CollectorRegistry(), environ.get("PROMETHEUS_MULTIPROC_DIR") or None, tracing)
 
 
+def create_evidence(settings: Settings, environ: dict[str, str], telemetry: Telemetry,
+                    runtime: Runtime) -> EvidenceSink:
+    """The audit writer (with ``--audit``) and the shadow runner (always: a policy may name a
+    shadow on any reload). Errors (an unwritable path, OTLP logs without an endpoint) stop the start."""
+    metrics = telemetry.metrics
+    writer = None
+    if settings.audit:
+        also = OtlpAuditLogs(environ) if settings.audit_otlp else None
+        writer = AuditWriter(settings.audit, settings.audit_max_bytes, settings.audit_keep,
+                             on_drop=metrics.audit_dropped.inc if metrics else None,
+                             on_write=metrics.audit_records.inc if metrics else None, also=also)
+    shadows = ShadowRunner(runtime.engine, on_drop=metrics.shadow_dropped.inc if metrics else None)
+    return EvidenceSink(writer, shadows, metrics)
+
+
 def create_app(
     settings: Settings, environ: dict[str, str] | None = None, registry: CollectorRegistry | None = None,
     span_exporter: SpanExporter | None = None,
@@ -90,6 +109,9 @@ def create_app(
             if settings.metrics_port and telemetry.registry is not None and not telemetry.multiprocess_dir:
                 stop_metrics = start_metrics_listener(settings.host, settings.metrics_port, telemetry.registry)
             await runtime.load_initial()
+            runtime.evidence = create_evidence(settings, environ, telemetry, runtime)
+            if runtime.evidence.shadows is not None:
+                runtime.evidence.shadows.start()
             if settings.watch:
                 watcher = asyncio.create_task(runtime.watch(stop))
             runtime.install_sighup()
@@ -107,6 +129,12 @@ def create_app(
             if runtime.session is not None:
                 await runtime.session.close()
                 runtime.session = None
+            if runtime.evidence is not None:
+                if runtime.evidence.shadows is not None:
+                    await runtime.evidence.shadows.stop()
+                if runtime.evidence.writer is not None:
+                    await asyncio.to_thread(runtime.evidence.writer.close)
+                runtime.evidence = None
             runtime.engine.close()
             telemetry.close()
 

@@ -118,6 +118,9 @@ class ProxyFront:
         context = RequestContext(route, scope["method"], path, dialect, trace,
                                  keep_texts=self.runtime.settings.trace_content == "redacted" and trace is not None,
                                  deployment=resolved.deployment if resolved is not None else None)
+        evidence = self.runtime.evidence
+        if evidence is not None and dialect is not None and self.runtime.ready:
+            context.evidence = evidence.new_evidence(self.runtime.policies)
         watch = ResponseWatch(dialect) if telemetry.enabled and dialect is not None else None
         status = 500
         try:
@@ -142,12 +145,16 @@ class ProxyFront:
             except Exception as exc:  # the answer has started: nothing is left to send but the end
                 log.error("unhandled %s while answering %s %s", describe_error(exc), scope["method"], path)
         finally:
-            if telemetry.enabled:
+            if telemetry.enabled or context.evidence is not None:
                 report = context.finish(status)
                 if watch is not None:
                     report.first_content, report.usage, report.response_model = (
                         watch.first_content, watch.usage, watch.response_model)
-                telemetry.request_finished(report, trace)
+                if telemetry.enabled:
+                    telemetry.request_finished(report, trace)
+                if evidence is not None and context.evidence is not None and context.choice is not None:
+                    evidence.request_finished(report, context.evidence, context.choice, self.runtime.policies,
+                                              trace.trace_id if trace is not None else None)
 
 
 def _loosely_anthropic(path: str) -> bool:

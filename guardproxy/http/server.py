@@ -49,6 +49,10 @@ def serve(settings: Settings) -> int:
     if settings.metrics_port and settings.metrics_port == settings.port:
         print("guardproxy: --metrics-port must differ from --port", file=sys.stderr)
         return 2
+    if settings.audit and settings.audit != "-" and settings.workers > 1:
+        print("guardproxy: --audit FILE needs --workers 1 (several processes cannot rotate one file); "
+              "use --audit - and a log collector, or one proxy per trail", file=sys.stderr)
+        return 2
     if settings.workers > 1:
         os.environ.update(settings.to_env())
         metrics_dir = _multiprocess_metrics_dir() if settings.metrics else None

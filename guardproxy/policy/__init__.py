@@ -3,6 +3,7 @@
 from guardproxy.policy.loader import PolicyError, load_policy_set
 from guardproxy.policy.policyset import LoadedPolicy, PolicySet, RouteChoice
 from guardproxy.policy.schema import Chain, GuardEntry, Policy
+from guardproxy.policy.shadows import ShadowPolicy
 
 __all__ = [
     "Chain",
@@ -12,5 +13,6 @@ __all__ = [
     "PolicyError",
     "PolicySet",
     "RouteChoice",
+    "ShadowPolicy",
     "load_policy_set",
 ]

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from guardproxy.guards.registry import REGISTRY
 from guardproxy.policy.policyset import LoadedPolicy, PolicySet
 from guardproxy.policy.schema import GUARD_TYPES, GuardTypes, Policy
+from guardproxy.policy.shadows import ShadowPolicy, shadow_path, shadow_problem
 
 
 class PolicyError(Exception):
@@ -166,8 +167,34 @@ def parse_policy(text: str, source: str, guard_types: GuardTypes = REGISTRY) -> 
         raise PolicyError(problems) from None
 
 
-def load_policy_set(path: str | Path, guard_types: GuardTypes = REGISTRY) -> PolicySet:
-    """Load every policy file under ``path``; all must be valid or none is used."""
+def _load_shadows(loaded: list[LoadedPolicy], files: list[Path], guard_types: GuardTypes,
+                  problems: list[str]) -> dict[str, ShadowPolicy]:
+    """Each live policy's shadow, by live policy name; problems are added to ``problems``."""
+    shadows: dict[str, ShadowPolicy] = {}
+    for item in loaded:
+        shadow = item.policy.shadow
+        if shadow is None:
+            continue
+        problem = shadow_problem(item.source, files, shadow)
+        if problem is not None:
+            problems.append(f"{item.source}: {problem}")
+            continue
+        try:
+            shadow_set = load_policy_set(shadow_path(item.source, shadow), guard_types, shadows=False)
+        except PolicyError as exc:
+            problems.extend(f"{item.source}: shadow: {line}" for line in exc.problems)
+            continue
+        policy = shadow_set.get(item.policy.name) or shadow_set.fallback
+        source = next(i.source for i in shadow_set.policies if i.policy is policy)
+        if policy.shadow is not None:
+            problems.append(f"{source}: shadow: a shadow policy cannot have a shadow of its own")
+            continue
+        shadows[item.policy.name] = ShadowPolicy(policy, source, shadow_set.tag(policy))
+    return shadows
+
+
+def load_policy_set(path: str | Path, guard_types: GuardTypes = REGISTRY, *, shadows: bool = True) -> PolicySet:
+    """Load every policy file under ``path`` and their shadows; all must be valid or none is used."""
     root = Path(path)
     files = policy_files(root)
     digest = hashlib.sha256()
@@ -189,6 +216,7 @@ def load_policy_set(path: str | Path, guard_types: GuardTypes = REGISTRY) -> Pol
     for name in sorted({n for n in names if names.count(n) > 1}):
         sources = ", ".join(item.source for item in loaded if item.policy.name == name)
         problems.append(f"{root}: policy name {name!r} is used by more than one file: {sources}")
+    shadow_policies = _load_shadows(loaded, files, guard_types, problems) if shadows and not problems else {}
     if problems:
         raise PolicyError(problems)
-    return PolicySet(loaded, digest.hexdigest()[:12], str(root))
+    return PolicySet(loaded, digest.hexdigest()[:12], str(root), shadow_policies)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from guardproxy.policy.schema import Chain, Match, Policy
+from guardproxy.policy.shadows import ShadowPolicy
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,10 @@ def _matches(match: Match, model: str | None, headers: Mapping[str, str], path: 
 
 
 class PolicySet:
-    def __init__(self, policies: list[LoadedPolicy], digest: str, source: str) -> None:
+    def __init__(self, policies: list[LoadedPolicy], digest: str, source: str,
+                 shadows: dict[str, ShadowPolicy] | None = None) -> None:
         self.policies = policies
+        self.shadows = shadows or {}  # live policy name -> its shadow
         self.digest = digest
         self.source = source
         by_name = {item.policy.name: item.policy for item in policies}
@@ -60,6 +63,13 @@ class PolicySet:
         if choice is None:
             choice = self._choices[(id(policy), chain)] = RouteChoice(policy, chain, self.tag(policy))
         return choice
+
+    def shadow_of(self, policy: Policy) -> ShadowPolicy | None:
+        return self.shadows.get(policy.name) if policy.shadow is not None else None
+
+    def all_policies(self) -> list[Policy]:
+        """The live policies and their shadows: every policy the engine must be able to run."""
+        return [item.policy for item in self.policies] + [shadow.policy for shadow in self.shadows.values()]
 
     def tag(self, policy: Policy) -> str:
         return f"{policy.name}@{self.digest}"

@@ -59,6 +59,15 @@ class StreamSettings(_Strict):
     hold_back_chars: int = Field(64, ge=0, le=100_000)
 
 
+class AuditSettings(_Strict):
+    """What the audit trail (``serve --audit``) keeps of this policy's requests. ``text: none``
+    keeps no text; ``redacted`` keeps each stage's text with every span a guard found masked.
+    Every blocked, redacted or flagged request is written; passed ones at ``sample_passed``."""
+
+    text: Literal["none", "redacted"] = "none"
+    sample_passed: float = Field(1.0, ge=0.0, le=1.0)
+
+
 class GuardTypes(Protocol):
     """The guard types a policy may name, as the loader passes them in (``guardproxy.guards.REGISTRY``
     satisfies this): their names, and for one of them the model of its own keys."""
@@ -187,6 +196,11 @@ class Policy(_Strict):
     # Headers a route may match on: a client can send any header, so only those that a gateway in
     # front of the proxy sets (and strips from clients) may choose a chain.
     trusted_headers: list[str] = []
+    audit: AuditSettings = AuditSettings()
+    # A policy file or directory (relative to this file) run in monitor mode on the same traffic, after
+    # the live decision and off the request path, on a sample of requests (shadow_sample).
+    shadow: str | None = Field(None, min_length=1)
+    shadow_sample: float = Field(1.0, ge=0.0, le=1.0)
 
     @field_validator("chains")
     @classmethod

@@ -95,6 +95,8 @@ class ChannelGuard:
         self.failures: list[GuardFailure] = []
         self.ended = False  # the stream has been ended here: stop reading the upstream
         self.rounds = 0  # gating chain runs
+        # With a shadow policy: the upstream's whole text per channel (and held calls), as it arrived.
+        self.streamed: dict[tuple[PathPart, ...], list[str]] | None = None
         names = entry_names(entries)
         gates = [entry.action in ("block", "redact") and (entry.mode or policy.defaults.mode) == "enforce"
                  for entry in entries]
@@ -128,6 +130,8 @@ class ChannelGuard:
         checked and released, and its background checks are settled."""
         buffer = state.channels.setdefault(name, HoldBackBuffer(self._hold))
         buffer.feed(piece)
+        if self.streamed is not None:
+            self.streamed.setdefault(self._path(state.index, name), []).append(piece)
         self._watch(state, name, buffer, final)
         released = await self._release(state, name, buffer, final)
         if final and not state.blocked:
@@ -137,6 +141,9 @@ class ChannelGuard:
     async def check_whole(self, segments: list[Segment], state: ChoiceState) -> ChainResult | None:
         """Held calls, checked as one by the whole chain: the result with rewrites and restored
         placeholders in its texts, or None when it blocked (``state`` is then blocked)."""
+        if self.streamed is not None:
+            for segment in segments:
+                self.streamed[segment.path] = [segment.text]
         result = await self._run(list(zip(self._entries, entry_names(self._entries), strict=True)), segments,
                                  remember=True)
         self.decisions.extend(result.decisions)
@@ -146,6 +153,12 @@ class ChannelGuard:
             return None
         self._restorer.restore_result(result)
         return result
+
+    def streamed_segments(self) -> list[Segment] | None:
+        """The streamed text per channel as the upstream sent it, if kept (``streamed``)."""
+        if self.streamed is None:
+            return None
+        return [Segment("".join(pieces), path, "assistant") for path, pieces in self.streamed.items()]
 
     @staticmethod
     def rewrite(target: object, result: ChainResult) -> None:

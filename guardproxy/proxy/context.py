@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from guardproxy.audit.evidence import RequestEvidence
 from guardproxy.engine import ChainResult, Decision, GuardFailure, Verdict, verdict_of
 from guardproxy.keys import KeyEntry
 from guardproxy.policy import RouteChoice
@@ -52,7 +53,7 @@ class Outcome(Protocol):
 
 class RequestContext:
     __slots__ = ("_decisions", "_failures", "_output_while_upstream", "choice", "client_key", "deployment", "dialect",
-                 "keep_texts", "report", "trace")
+                 "evidence", "keep_texts", "report", "trace")
 
     def __init__(self, route: str, method: str, path: str, dialect: Dialect | None = None,
                  trace: TraceHandle | None = None, keep_texts: bool = False, deployment: str | None = None) -> None:
@@ -63,6 +64,7 @@ class RequestContext:
         self.keep_texts = keep_texts
         self.choice: RouteChoice | None = None
         self.client_key: KeyEntry | None = None  # the caller's key, where a keys file is configured
+        self.evidence: RequestEvidence | None = None  # for the audit trail and the shadow policy, when on
         self._decisions: list[Decision] = []
         self._failures: list[GuardFailure] = []
         self._output_while_upstream = 0.0
@@ -76,6 +78,8 @@ class RequestContext:
         report = self.report
         report.model, report.policy, report.policy_name, report.chain = (model, choice.tag, choice.policy.name,
                                                                          choice.chain_name)
+        if self.evidence is not None:
+            self.evidence.routed(choice.policy)
 
     def chain_ran(self, result: ChainResult, started_ns: int) -> None:
         """Every engine run, for the guards' timings (a stream has one per release)."""
@@ -94,10 +98,14 @@ class RequestContext:
         self._failures.extend(outcome.failures)
         self.report.verdict = self.verdict
         for d in outcome.decisions:
-            if d.segment >= 0:  # a failing guard's block is reported as its failure
+            if d.segment >= 0 or d.document is not None:  # a failing guard's block is reported as its failure
                 self.report.findings.append(FindingReport(stage, d.guard, d.name, d.action, d.mode, d.label))
         self.report.failures.extend(FailureReport(stage, f.guard, f.name, f.kind, f.blocked)
                                     for f in outcome.failures)
+        if self.evidence is not None:
+            segments = outcome.segments if isinstance(outcome, ChainResult) else None
+            streamed = outcome.streamed_segments() if hasattr(outcome, "streamed_segments") else None
+            self.evidence.stage(stage, outcome.decisions, outcome.failures, segments, streamed)
 
     def upstream_sending(self, method: str) -> dict[str, str]:
         """Notes the send; returns the headers (``traceparent``) to add to the upstream request."""

@@ -197,7 +197,7 @@ async def _run_stage(runtime: Runtime, context: RequestContext, choice: RouteCho
 def input_blocked(dialect: Dialect, choice: RouteChoice, result: ChainResult) -> Reply:
     message = result.message or choice.policy.messages.input_blocked
     details = {"policy": choice.tag, "chain": choice.chain_name, "stage": "input",
-               "violations": violations(result.blocking)}
+               "violations": violations(result.blocking, result.segments)}
     return dialect.input_blocked(message, details, verdict_headers("blocked", choice.tag))
 
 
@@ -234,6 +234,11 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
     output_entries = choice.chain.output if dialect.guards_output else []
     checked: ChainResult | None = None
     restorer = _NO_RESTORING
+    evidence = context.evidence
+    if evidence is not None and evidence.keep_segments:
+        evidence.documents = documents
+        if not choice.chain.input:
+            evidence.unguarded_input = list(dialect.request_segments(payload))
     if choice.chain.input:
         segments = dialect.request_segments(payload)
         checked = await _run_stage(runtime, context, choice, "input", segments,
@@ -277,6 +282,8 @@ def _guarded_stream(
     assert context.dialect is not None
     guard = new_stream_guard(runtime.engine, choice.policy, choice.chain.output, guard_context, context.dialect,
                              restorer, choices, on_run=context.chain_ran)
+    if context.evidence is not None and context.evidence.keep_segments:
+        guard.streamed = {}
 
     def done(finished: Outcome) -> None:
         context.stage_done("output", finished)

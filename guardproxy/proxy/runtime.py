@@ -14,6 +14,7 @@ import aiohttp
 import httpx
 import watchfiles
 
+from guardproxy.audit.sink import EvidenceSink
 from guardproxy.config import Settings
 from guardproxy.engine import Engine
 from guardproxy.heap import settle_heap
@@ -40,6 +41,7 @@ class Runtime:
         self._policies: PolicySet | None = None
         self._reload_lock = asyncio.Lock()
         self.reloads = {"ok": 0, "rejected": 0}
+        self.evidence: EvidenceSink | None = None  # the audit trail and shadow policies, while the app runs
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -77,7 +79,7 @@ class Runtime:
             unbound = self.client_keys.unbound(policies)
             if unbound:
                 raise PolicyError([f"{self.client_keys.source}: {problem}" for problem in unbound])
-        self.engine.prepare([item.policy for item in policies.policies])
+        self.engine.prepare(policies.all_policies())
         return policies
 
     async def load_initial(self) -> None:
@@ -116,7 +118,7 @@ class Runtime:
                 return False
             old = self._policies.digest if self._policies else "none"
             self._policies = policies
-            dropped = self.engine.retain([item.policy for item in policies.policies])
+            dropped = self.engine.retain(policies.all_policies())
             self.reloads["ok"] += 1
             self.telemetry.policy_reloaded(ok=True)
             self.telemetry.policy_loaded(policies)
@@ -156,6 +158,10 @@ class Runtime:
         update swaps to a new directory instead of writing the files."""
         root = Path(self.settings.policy).resolve()
         path = Path(changed)
+        if self._policies is not None and path.suffix in (".yaml", ".yml") and any(
+                path.resolve().parent == Path(shadow.source).resolve().parent
+                for shadow in self._policies.shadows.values()):
+            return True
         if root.is_dir():
             return path.parent.resolve() == root and (path.suffix in (".yaml", ".yml") or path.name == "..data")
         return path.resolve() == root or (path.parent.resolve() == root.parent and path.name == "..data")
@@ -165,6 +171,8 @@ class Runtime:
         since editors often replace a file rather than write it in place."""
         root = Path(self.settings.policy).resolve()
         targets = {root if root.is_dir() else root.parent}
+        if self._policies is not None:  # shadows named when the proxy started; a new one needs SIGHUP
+            targets |= {Path(shadow.source).resolve().parent for shadow in self._policies.shadows.values()}
         if self.settings.keys_file:
             targets.add(Path(self.settings.keys_file).resolve().parent)
         try:

@@ -33,6 +33,10 @@ class ProxyMetrics:
     tokens: Counter
     client_requests: Counter
     auth_failures: Counter
+    audit_records: Counter
+    audit_dropped: Counter
+    shadow_decisions: Counter
+    shadow_dropped: Counter
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> ProxyMetrics:
@@ -84,4 +88,14 @@ class ProxyMetrics:
             auth_failures=Counter("guardproxy_auth_failures_total", "Requests refused for their key: 401 (missing "
                                   "or unknown key), 403 (a key that may not do this).", ("route", "status_code"),
                                   registry=registry),
+            audit_records=Counter("guardproxy_audit_records_total", "Audit records written (--audit).",
+                                  registry=registry),
+            audit_dropped=Counter("guardproxy_audit_dropped_total", "Audit records lost: the writer's queue was "
+                                  "full, or a record could not be written.", registry=registry),
+            shadow_decisions=Counter("guardproxy_shadow_decisions_total", "Stages a shadow policy ran on live "
+                                     "traffic, by the live and the shadow verdict of the stage.",
+                                     ("policy", "shadow_policy", "stage", "live_verdict", "shadow_verdict"),
+                                     registry=registry),
+            shadow_dropped=Counter("guardproxy_shadow_dropped_total", "Sampled requests the shadow policy did "
+                                   "not run on: its queue was full, or it failed.", registry=registry),
         )
