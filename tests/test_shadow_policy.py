@@ -1,0 +1,124 @@
+"""End to end with the openai SDK: a shadow policy on live traffic, in metrics and in the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from guardproxy.audit import read_trail
+from guardproxy.policy import PolicyError, load_policy_set
+from tests.conftest import RunningProxy, wait_until
+
+LIVE = """
+version: 1
+name: live
+audit: {text: redacted}
+shadow: shadow/next.yaml
+chains:
+  default:
+    input:
+      - {name: banned, guard: keywords, action: block, terms: [zanzibar]}
+"""
+SHADOW = """
+version: 1
+name: next
+chains:
+  default:
+    input:
+      - {name: fruit, guard: keywords, action: block, terms: [banana]}
+      - {name: watch, guard: keywords, action: flag, terms: [weather]}
+"""
+# (text, live input verdict, shadow input verdict)
+REQUESTS = [
+    ("a banana a day", "pass", "blocked"),
+    ("banana bread recipe", "pass", "blocked"),
+    ("is a banana a berry?", "pass", "blocked"),
+    ("tell me about zanzibar", "blocked", "pass"),
+    ("what is the weather", "pass", "flagged"),
+    ("hello", "pass", "pass"),
+    ("good morning", "pass", "pass"),
+]
+
+
+def _policy_dir(root: Path, live: str = LIVE, shadow: str = SHADOW) -> Path:
+    directory = root / "live"
+    (directory / "shadow").mkdir(parents=True)
+    (directory / "policy.yaml").write_text(live)
+    (directory / "shadow" / "next.yaml").write_text(shadow)
+    return directory
+
+
+def _series(metrics: str, live: str, shadow: str) -> float:
+    prefix = ('guardproxy_shadow_decisions_total{live_verdict="%s",policy="live",shadow_policy="next",'
+              'shadow_verdict="%s",stage="input"} ' % (live, shadow))
+    line = next((line for line in metrics.splitlines() if line.startswith(prefix)), None)
+    return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+
+def test_a_shadow_that_disagrees_is_counted_exactly(start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
+    trail = tmp_path / "audit.jsonl"
+    proxy = start_proxy(policy_dir=_policy_dir(tmp_path), audit=str(trail))
+    client = proxy.client()
+    for text, live, _ in REQUESTS:
+        if live == "blocked":
+            with pytest.raises(openai.BadRequestError):
+                client.chat.completions.create(model="demo", messages=[{"role": "user", "content": text}])
+        else:  # the shadow never changes a live answer
+            answer = client.chat.completions.create(model="demo", messages=[{"role": "user", "content": text}])
+            assert answer.choices[0].message.content == "You said: " + text
+    expected = {("pass", "blocked"): 3, ("blocked", "pass"): 1, ("pass", "flagged"): 1, ("pass", "pass"): 2}
+
+    def counted() -> bool:
+        metrics = httpx.get(proxy.url + "/metrics", timeout=10).text
+        return all(_series(metrics, live, shadow) == n for (live, shadow), n in expected.items())
+
+    assert wait_until(counted), httpx.get(proxy.url + "/metrics", timeout=10).text
+    assert wait_until(lambda: trail.exists() and len(trail.read_text().splitlines()) == len(REQUESTS))
+    records = {r.text["input"][0].text if r.text else "": r for r in read_trail(trail)}
+    for text, live, shadow in REQUESTS:
+        record = records[text.replace("zanzibar", "[zanzibar]")]
+        assert record.stages["input"] == live
+        assert record.shadow is not None and (record.shadow.policy, record.shadow.chain) == ("next", "default")
+        assert record.shadow.stages["input"] == shadow and record.shadow.verdict == shadow
+    fruit = next(g for g in records["a banana a day"].shadow.guards if g.name == "fruit")  # type: ignore[union-attr]
+    assert fruit.labels == ["banana"] and fruit.findings[0].start == 2
+
+
+def test_a_shadow_sample_of_zero_runs_nothing(start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
+    proxy = start_proxy(policy_dir=_policy_dir(tmp_path, LIVE.replace("shadow: shadow/next.yaml",
+                                                                      "shadow: shadow/next.yaml\nshadow_sample: 0")))
+    proxy.client().chat.completions.create(model="demo", messages=[{"role": "user", "content": "a banana"}])
+    metrics = httpx.get(proxy.url + "/metrics", timeout=10).text
+    assert "guardproxy_shadow_decisions_total{" not in metrics
+    assert "guardproxy_shadow_dropped_total 0.0" in metrics
+
+
+@pytest.mark.parametrize(("shadow_path", "shadow_text", "problem"), [
+    ("shadow/next.yaml", SHADOW.replace("chains:", "shadow: x.yaml\nchains:"), "cannot have a shadow of its own"),
+    ("shadow/next.yaml", SHADOW.replace("action: block", "action: blok"), "shadow: "),
+    ("missing.yaml", SHADOW, "no such file"),
+])
+def test_an_unusable_shadow_rejects_the_whole_load(tmp_path: Path, shadow_path: str, shadow_text: str,
+                                                   problem: str) -> None:
+    directory = _policy_dir(tmp_path, LIVE.replace("shadow/next.yaml", shadow_path), shadow_text)
+    with pytest.raises(PolicyError, match=problem):
+        load_policy_set(directory)
+
+
+def test_a_shadow_among_the_live_files_is_refused(tmp_path: Path) -> None:
+    directory = _policy_dir(tmp_path, LIVE.replace("shadow/next.yaml", "other.yaml"))
+    (directory / "other.yaml").write_text(SHADOW)
+    with pytest.raises(PolicyError, match="among the live policy files"):
+        load_policy_set(directory)
+
+
+def test_the_shadow_is_found_and_tagged(tmp_path: Path) -> None:
+    policies = load_policy_set(_policy_dir(tmp_path))
+    shadow = policies.shadow_of(policies.fallback)
+    assert shadow is not None and shadow.policy.name == "next" and shadow.tag.startswith("next@")
+    assert shadow.chain_for("default") == "default" and shadow.chain_for("other") == "default"
+    assert [p.name for p in policies.all_policies()] == ["live", "next"]
