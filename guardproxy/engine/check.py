@@ -25,7 +25,8 @@ class CheckRequest(BaseModel):
 def findings_json(result: ChainResult) -> list[dict[str, Any]]:
     return [
         {"guard": d.guard, "name": d.name, "label": d.label, "score": round(d.score, 4),
-         "start": d.start, "end": d.end, "action": d.action, "mode": d.mode}
+         "start": d.start, "end": d.end, "action": d.action, "mode": d.mode,
+         **({} if d.document is None else {"document": d.document})}
         for d in result.decisions
     ]
 

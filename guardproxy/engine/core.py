@@ -169,7 +169,7 @@ class Engine:
             for f in findings:
                 result.decisions.append(
                     Decision(entry.guard, name, f.label, f.score, f.segment, f.start, f.end, entry.action, mode,
-                             f.replacement, f.restorable)
+                             f.replacement, f.restorable, f.document)
                 )
                 if entry.action == "block" and mode == "enforce":
                     block_messages.append(entry.message or "")
@@ -183,7 +183,7 @@ class Engine:
         """Every entry's outcome, in order. CPU scans go to the pool first; inline scans
         then run while the pool works; io scans and the pool are awaited together."""
         outcomes: dict[int, Outcome] = {}
-        scans = self._plan(policy, entries, segments, remember, outcomes)
+        scans = self._plan(policy, entries, segments, context.documents, remember, outcomes)
         pooled = {i: PoolScan(s.instance.guard, s.segments, s.instance.times)
                   for i, s in scans.items() if s.instance.kind == "cpu"}
         in_pool = self._pool.submit(pooled, {i: timeouts[i] for i in pooled}, context) if pooled else None
@@ -202,8 +202,8 @@ class Engine:
         return [outcomes[index] for index in range(len(entries))]
 
     def _plan(
-        self, policy: Policy, entries: Sequence[GuardEntry], segments: Sequence[Segment], remember: bool,
-        outcomes: dict[int, Outcome],
+        self, policy: Policy, entries: Sequence[GuardEntry], segments: Sequence[Segment], documents: Sequence[str],
+        remember: bool, outcomes: dict[int, Outcome],
     ) -> dict[int, _Scan]:
         """What each entry must scan: every segment, or those its findings cache does not
         know. Entries settled without a scan (all cached, or no guard) go to ``outcomes``."""
@@ -216,12 +216,12 @@ class Engine:
                 outcomes[index] = ([], ("error", describe_error(exc)), 0.0)
                 continue
             if instance.cache is None or not remember:
-                scans[index] = _Scan(instance, segments)
+                scans[index] = _Scan(instance, segments, documents)
                 continue
             keys = keys or [segment_key(s) for s in segments]
             lookup = instance.cache.lookup(keys)
             if lookup.missing:
-                scans[index] = _Scan(instance, [segments[i] for i in lookup.missing], lookup)
+                scans[index] = _Scan(instance, [segments[i] for i in lookup.missing], documents, lookup)
             else:
                 outcomes[index] = (lookup.complete([]), None, 0.0)
         return scans
@@ -252,11 +252,12 @@ class _Scan:
 
     instance: GuardInstance
     segments: Sequence[Segment]
+    documents: Sequence[str]
     lookup: CacheLookup | None = None
 
     def outcome(self, found: list[Finding], seconds: float) -> Outcome:
         """The scan's valid findings, numbered as in the run."""
-        valid = _valid_findings(found, self.segments)
+        valid = _valid_findings(found, self.segments, () if self.lookup is not None else self.documents)
         return (self.lookup.complete(valid) if self.lookup is not None else valid), None, seconds
 
 
@@ -296,17 +297,26 @@ async def _pool_outcomes(in_pool: PoolRun, scans: dict[int, _Scan], outcomes: di
             outcomes[index] = [], done.failure, done.seconds
 
 
-def _valid_findings(findings: Sequence[Finding], segments: Sequence[Segment]) -> list[Finding]:
-    """Drop findings whose segment index or span is out of range, rather than crash the request."""
+def _valid_findings(findings: Sequence[Finding], segments: Sequence[Segment],
+                    documents: Sequence[str] = ()) -> list[Finding]:
+    """Drop findings whose segment index or span is out of range, rather than crash the request.
+    A finding in a document (``Finding.document``) is checked against ``documents`` instead; a
+    cached scan passes none, since a cacheable guard's findings may not depend on them."""
     valid = []
     for f in findings:
-        if not 0 <= f.segment < len(segments):
+        if f.document is not None:
+            if f.segment != -1 or not 0 <= f.document < len(documents):
+                log.warning("dropped finding %s: document %d out of range", f.label, f.document)
+                continue
+            length = len(documents[f.document])
+        elif not 0 <= f.segment < len(segments):
             log.warning("dropped finding %s: segment %d out of range", f.label, f.segment)
             continue
-        if f.start is not None or f.end is not None:
+        else:
             length = len(segments[f.segment].text)
-            if f.start is None or f.end is None or not 0 <= f.start < f.end <= length:
-                log.warning("dropped finding %s: span out of range", f.label)
-                continue
+        spanned = f.start is not None or f.end is not None
+        if spanned and (f.start is None or f.end is None or not 0 <= f.start < f.end <= length):
+            log.warning("dropped finding %s: span out of range", f.label)
+            continue
         valid.append(f)
     return valid

@@ -36,6 +36,7 @@ class Decision:
     mode: Mode
     replacement: str | None = None
     restorable: bool = False
+    document: int | None = None  # the finding is in context.documents[document] (segment is -1)
 
     @property
     def enforced(self) -> bool:

@@ -76,6 +76,9 @@ class Finding:
     redaction puts in place of the span; the engine uses ``[LABEL]`` if unset.
     ``restorable`` asks the engine to put the original value back where the
     model's answer repeats ``replacement`` (reversible placeholders).
+    ``document``, when set, says the finding is in ``context.documents[document]``
+    rather than in a segment: ``segment`` is then -1 and the span indexes that
+    document. Documents are not forwarded, so such a finding is never redacted.
     """
 
     label: str
@@ -85,6 +88,7 @@ class Finding:
     end: int | None = None
     replacement: str | None = None
     restorable: bool = False
+    document: int | None = None
 
 
 def validate_regex(pattern: str) -> str:

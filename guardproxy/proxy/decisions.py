@@ -8,20 +8,32 @@ from collections.abc import Sequence
 from typing import Any
 
 from guardproxy.engine import Decision, verdict_of
+from guardproxy.guards import Segment
 from guardproxy.policy import RouteChoice
 from guardproxy.proxy.context import Outcome
 
 log = logging.getLogger("guardproxy.decision")
 
 
-def violations(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
-    """Which guards fired with which labels, one entry per guard."""
+def violations(decisions: Sequence[Decision], segments: Sequence[Segment] = ()) -> list[dict[str, Any]]:
+    """Which guards fired with which labels, one entry per guard; given the run's ``segments``,
+    where (``segments``: dotted payload paths; ``documents``: ``guardproxy.context`` indices)."""
     by_guard: dict[str, dict[str, Any]] = {}
     for d in decisions:
         entry = by_guard.setdefault(d.name, {"guard": d.guard, "name": d.name, "action": d.action, "labels": []})
         if d.label not in entry["labels"]:
             entry["labels"].append(d.label)
+        if d.document is not None:
+            _add(entry, "documents", d.document)
+        elif 0 <= d.segment < len(segments):
+            _add(entry, "segments", ".".join(str(part) for part in segments[d.segment].path))
     return list(by_guard.values())
+
+
+def _add(entry: dict[str, Any], key: str, value: Any) -> None:
+    values = entry.setdefault(key, [])
+    if value not in values:
+        values.append(value)
 
 
 def log_decision(choice: RouteChoice, stage: str, outcome: Outcome) -> None:
