@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="labels that count as positive (topics, or PII entity types)")
     evaluate.add_argument("--limit", type=int, default=None, help="use only the first N rows")
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    promote = commands.add_parser("promote", help="make a policy's shadow live, and the live rules its shadow "
+                                                  "(run again to roll back)")
+    promote.add_argument("path", help="the live policy's file (the one that names shadow: PATH)")
     keys = commands.add_parser("keys", help="client keys for --keys-file")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     key_commands.add_parser("hash", help="print the sha256 of a key read from stdin (one line), for the keys file")
@@ -169,6 +172,20 @@ def _check_policy(path: str, keys_file: str | None = None) -> bool:
     return True
 
 
+def cmd_promote(path: str) -> int:
+    from guardproxy.policy.promote import promote
+
+    try:
+        done = promote(path)
+    except PolicyError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 1
+    print(f"{done.live}: now holds the rules that were shadow {done.shadow_name!r}; {done.shadow}: now holds "
+          f"the rules that were live {done.live_name!r} and runs as the shadow. A running proxy reloads both; "
+          f"run the same command again to roll back.")
+    return 0
+
+
 def cmd_check(paths: Sequence[str]) -> int:
     ok = True
     for path in paths:
@@ -195,6 +212,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return run_test_files(args.paths, args.policy)
     if args.command == "keys":
         return cmd_keys(args)
+    if args.command == "promote":
+        return cmd_promote(args.path)
     if args.command in audit_commands.COMMANDS:
         return audit_commands.run_command(args)
     if args.command == "eval":

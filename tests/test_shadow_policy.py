@@ -122,3 +122,27 @@ def test_the_shadow_is_found_and_tagged(tmp_path: Path) -> None:
     assert shadow is not None and shadow.policy.name == "next" and shadow.tag.startswith("next@")
     assert shadow.chain_for("default") == "default" and shadow.chain_for("other") == "default"
     assert [p.name for p in policies.all_policies()] == ["live", "next"]
+
+
+def test_promote_makes_the_shadow_live_through_the_hot_reload(start_proxy: Callable[..., RunningProxy],
+                                                              tmp_path: Path) -> None:
+    from guardproxy.cli import run
+
+    directory = _policy_dir(tmp_path)
+    proxy = start_proxy(policy_dir=directory)
+    client = proxy.client()
+
+    def blocked(text: str) -> bool:
+        try:
+            client.chat.completions.create(model="demo", messages=[{"role": "user", "content": text}])
+        except openai.BadRequestError:
+            return True
+        return False
+
+    assert not blocked("a banana") and blocked("zanzibar")
+    assert run(["promote", str(directory / "policy.yaml")]) == 0
+    assert wait_until(lambda: blocked("a banana"))
+    assert not blocked("zanzibar")
+    assert run(["promote", str(directory / "policy.yaml")]) == 0  # rolling back is the same operation
+    assert wait_until(lambda: not blocked("a banana"))
+    assert blocked("zanzibar")
