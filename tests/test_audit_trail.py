@@ -64,7 +64,8 @@ def test_a_redacted_request_is_recorded_without_its_raw_values(audited: tuple[Ru
     assert (sent.path, sent.role) == (["messages", 0, "content"], "user")
     assert sent.text == "Hi, I am <PERSON_1>, my email is <EMAIL_ADDRESS_1>, about the [invoice]."
     # The answer before restoring: the placeholders the model was sent, and the flagged word it repeated.
-    assert record.text["output"][0].text == "You said: Hi, I am <PERSON_1>, my email is <EMAIL_ADDRESS_1>, about the invoice."
+    assert record.text["output"][0].text == (
+        "You said: Hi, I am <PERSON_1>, my email is <EMAIL_ADDRESS_1>, about the invoice.")
     raw = trail.read_text()
     for value in RAW_VALUES:
         assert value not in raw

@@ -64,7 +64,7 @@ def test_promote_swaps_the_rules_and_again_rolls_back(tmp_path: Path, capsys: py
 
 def test_promote_refuses_a_policy_without_a_shadow_and_writes_nothing(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    live, shadow = _files(tmp_path)
+    live, _ = _files(tmp_path)
     live.write_text(LIVE.replace("shadow: shadow/next.yaml\nshadow_sample: 0.5\n", ""))
     assert run(["promote", str(live)]) == 1
     assert "names no shadow" in capsys.readouterr().err

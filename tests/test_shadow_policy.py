@@ -53,8 +53,8 @@ def _policy_dir(root: Path, live: str = LIVE, shadow: str = SHADOW) -> Path:
 
 
 def _series(metrics: str, live: str, shadow: str) -> float:
-    prefix = ('guardproxy_shadow_decisions_total{live_verdict="%s",policy="live",shadow_policy="next",'
-              'shadow_verdict="%s",stage="input"} ' % (live, shadow))
+    prefix = (f'guardproxy_shadow_decisions_total{{live_verdict="{live}",policy="live",shadow_policy="next",'
+              f'shadow_verdict="{shadow}",stage="input"}} ')
     line = next((line for line in metrics.splitlines() if line.startswith(prefix)), None)
     return float(line.rsplit(" ", 1)[1]) if line else 0.0
 
