@@ -102,7 +102,6 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from guardproxy.audit.record import RecordError
     from guardproxy.audit.report import bucket_seconds, render_report, summarize
     from guardproxy.audit.trail import read_trail
 
@@ -112,7 +111,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _fail("report", str(exc))
     try:
         summary = summarize(read_trail(args.audit), bucket)
-    except (RecordError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # a RecordError, or a time that is not RFC 3339
         return _fail("report", f"the audit trail cannot be read: {exc}")
     except OSError as exc:
         return _fail("report", f"{exc.filename or args.audit}: {exc.strerror or exc}")
@@ -120,5 +119,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         Path(args.html).write_text(render_report(summary, args.audit), encoding="utf-8")
     except OSError as exc:
         return _fail("report", f"{args.html}: {exc.strerror or exc}")
-    print(f"{args.html}: report of {summary.records} records, {summary.first or '-'} to {summary.last or '-'}")
+    period = " to ".join(moment.strftime("%Y-%m-%d %H:%M:%S UTC") for moment in (summary.first, summary.last)
+                         if moment is not None) or "no records"
+    print(f"{args.html}: report of {summary.records} records ({period})")
     return 0
