@@ -38,6 +38,7 @@ def _imports(path: Path) -> set[str]:
     ("policy", ("guardproxy.http", "guardproxy.proxy", "guardproxy.telemetry", "starlette")),
     ("telemetry", ("guardproxy.http", "guardproxy.proxy", "guardproxy.engine.core")),
     ("proxy", ("guardproxy.http",)),
+    ("audit", ("guardproxy.http", "guardproxy.proxy", "starlette", "aiohttp")),
 ])
 def test_no_module_imports_upward(layer: str, forbidden: tuple[str, ...]) -> None:
     offenders = {f"{path.relative_to(PACKAGE)}: {name}" for path in (PACKAGE / layer).rglob("*.py")

@@ -50,11 +50,11 @@ class RequestEvidence:
         whose decisions index windows); ``streamed`` is a stream's whole text per channel."""
         findings: dict[str, list[FindingRecord]] = {}
         for d in decisions:
-            if d.segment < 0 and getattr(d, "document", None) is None:
+            if d.segment < 0 and d.document is None:
                 continue  # a failing guard's block: reported as its failure
             path = list(segments[d.segment].path) if segments is not None and 0 <= d.segment < len(segments) else None
             findings.setdefault(d.name, []).append(
-                FindingRecord(d.label, round(d.score, 4), path, d.start, d.end, getattr(d, "document", None)))
+                FindingRecord(d.label, round(d.score, 4), path, d.start, d.end, d.document))
         text = None
         if self.keep_text and segments is not None:
             text = _masked(segments, decisions, failures)
