@@ -14,6 +14,7 @@ from dataclasses import replace
 import uvicorn
 from starlette.applications import Starlette
 
+from guardproxy.audit.otlp import logs_endpoint
 from guardproxy.config import Settings
 from guardproxy.http.app import create_app
 from guardproxy.telemetry import start_metrics_listener
@@ -48,6 +49,10 @@ def serve(settings: Settings) -> int:
         exporter.shutdown()
     if settings.metrics_port and settings.metrics_port == settings.port:
         print("guardproxy: --metrics-port must differ from --port", file=sys.stderr)
+        return 2
+    if settings.audit_otlp and not (settings.audit and logs_endpoint(os.environ)):
+        print("guardproxy: --audit-otlp needs --audit and OTEL_EXPORTER_OTLP_ENDPOINT (or "
+              "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT)", file=sys.stderr)
         return 2
     if settings.audit and settings.audit != "-" and settings.workers > 1:
         print("guardproxy: --audit FILE needs --workers 1 (several processes cannot rotate one file); "
