@@ -125,11 +125,10 @@ def read_dataset(path: Path, positive: frozenset[str] | None, limit: int | None,
                 row = _parse_row(line, where)
                 if schema is None:
                     schema = detect_schema(row, where)
-                item = _item(schema, row, number, where, positive, labels)
+                item = _review_item(row, number, where, stage) if schema == "review" else \
+                    _item(schema, row, number, where, positive, labels)
                 if isinstance(item, str):
                     skipped[item] += 1
-                elif schema == "review" and stage is not None and item.stage != stage:
-                    skipped[f"other stage ({item.stage})"] += 1
                 else:
                     items.append(item)
     except FileNotFoundError:
@@ -158,14 +157,12 @@ def _parse_row(line: str, where: str) -> dict[str, Any]:
 
 def _item(
     schema: Schema, row: dict[str, Any], number: int, where: str, positive: frozenset[str] | None, labels: set[str]
-) -> LabelledItem | str:
-    """Validate ``row`` and turn it into an item, or the reason it is skipped; add its gold labels to ``labels``."""
+) -> LabelledItem:
+    """Validate ``row`` and turn it into an item; add its gold labels to ``labels``."""
     for key, kind in _SCHEMAS[schema][1].items():
         if not isinstance(row.get(key), kind):
             raise DatasetError(f"{where}: {key!r} must be a {kind.__name__} in every {schema} row")
     source = _source(row, where)
-    if schema == "review":
-        return _review_item(row, number, where, source)
     if schema == "pii":
         gold = _gold_spans(row["spans"], row["text"], where)
         labels.update(span.label for span in gold)
@@ -181,15 +178,18 @@ def _item(
     return LabelledItem(number, row["text"], row[_SCHEMAS[schema][0]], source=source)
 
 
-def _review_item(row: dict[str, Any], number: int, where: str, source: str | None) -> LabelledItem | str:
-    """A reviewed row: positive when the reviewer's verdict is not ``pass``."""
+def _review_item(row: dict[str, Any], number: int, where: str, stage: str | None) -> LabelledItem | str:
+    """A reviewed row (positive when the reviewer's verdict is not ``pass``), or why it is skipped:
+    another stage than ``stage``, no text, not reviewed."""
     try:
         review = parse_review_row(row, number, where)
     except ValueError as exc:
         raise DatasetError(str(exc)) from None
+    if stage is not None and review.stage != stage:
+        return f"other stage ({review.stage})"
     if review.skip_reason is not None or review.text is None:
         return review.skip_reason or NO_TEXT
-    return LabelledItem(number, review.text, review.gold != "pass", stage=review.stage, source=source,
+    return LabelledItem(number, review.text, review.gold != "pass", stage=review.stage, source=_source(row, where),
                         gold_verdict=review.gold, gold_labels=review.gold_labels, redactions=review.redactions)
 
 

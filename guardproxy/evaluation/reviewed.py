@@ -50,9 +50,9 @@ class ReviewRow:
     @property
     def skip_reason(self) -> str | None:
         """Why the row cannot be measured or tested, if it cannot."""
-        if self.gold is None:
-            return UNREVIEWED
-        return NO_TEXT if self.text is None else None
+        if self.text is None:
+            return NO_TEXT
+        return UNREVIEWED if self.gold is None else None
 
 
 def review_row(text: str | None, stage: str, verdict: str, fired: Sequence[dict[str, str]],
