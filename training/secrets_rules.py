@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,35 @@ KINDS = {
     "jwt-base64": "jwt",
 }
 GENERIC = {"generic-api-key"}  # context-and-entropy rules: a specific rule wins where both match
+
+
+_LONG_BOUND = re.compile(r"\{(\d+),(\d{3,})\}")
+
+
+def relax_long_bounds(pattern: str) -> str:
+    """``{m,n}`` with n of 100 or more becomes ``{m,}``: RE2 unrolls a counted repeat, so a large
+    bound makes its DFA big and slow (gitleaks' pypi rule cost half a millisecond per text), while the
+    bound only keeps out runs longer than any real key of the format."""
+    return _LONG_BOUND.sub(lambda m: m.group(0) if int(m.group(2)) < 100 else f"{{{m.group(1)},}}", pattern)
+
+
+# gitleaks ends most tokens with this boundary, made for source code. In chat a key is as often followed by
+# prose punctuation ("my key is sk_live_... ."), so the converter adds `.,:!?)]}>` to it.
+CODE_END = r"""(?:[\x60'"\s;]|\\[nr]|$)"""
+PROSE_END = r"""(?:[\x60'"\s;.,:!?)\]}>]|\\[nr]|$)"""
+
+
+# gitleaks' generated context rules open with this lazy run, which only widens the match to the left of
+# the keyword. The converter moves it out of the regex (the guard widens the match itself, see
+# rules.py `LEFT_CONTEXT`): the searched regex gets cheaper and finds the same secrets.
+LEFT_CONTEXT = "[\\w.-]{0,50}?"
+
+
+def _without_left_context(pattern: str) -> tuple[str, bool]:
+    for flags in ("(?i)", ""):
+        if pattern.startswith(flags + LEFT_CONTEXT):
+            return flags + pattern[len(flags + LEFT_CONTEXT):], True
+    return pattern, False
 
 
 def _compiles(pattern: str) -> str | None:
@@ -83,7 +113,8 @@ def convert(gitleaks: dict[str, Any], extra: dict[str, Any], commit: str) -> dic
             continue
         rules.append({
             "id": rule["id"], "kind": KINDS.get(rule["id"], rule["id"].replace("-", "_")),
-            "source": "gitleaks", "regex": rule["regex"], "keywords": sorted({k.lower() for k in rule.get("keywords", [])}),
+            "source": "gitleaks", "regex": rule["regex"],
+            "keywords": sorted({k.lower() for k in rule.get("keywords", [])}),
             "entropy": float(rule.get("entropy", 0.0)), "secret_group": int(rule.get("secretGroup", 0)),
             "generic": rule["id"] in GENERIC, "allow": _allowlists(rule.get("allowlists", [])),
         })
@@ -92,11 +123,16 @@ def convert(gitleaks: dict[str, Any], extra: dict[str, Any], commit: str) -> dic
             "id": rule["id"], "kind": rule["kind"], "source": rule["source"], "regex": rule["regex"],
             "keywords": sorted(k.lower() for k in rule["keywords"]), "entropy": float(rule.get("entropy", 0.0)),
             "secret_group": int(rule.get("secret_group", 0)), "generic": bool(rule.get("generic", False)),
-            "allow": [],
+            "allow": _allowlists(rule.get("allow", [])),
         })
+    for rule in rules:
+        relaxed, rule["left_context"] = _without_left_context(
+            relax_long_bounds(rule["regex"]).replace(CODE_END, PROSE_END))
+        if relaxed != rule["regex"]:
+            rule["regex"], rule["regex_as_published"] = relaxed, rule["regex"]
     by_id = {rule["id"]: rule for rule in rules}
     for rule_id, partial in partials.items():
-        by_id[rule_id]["partial"] = partial
+        by_id[rule_id]["partial"] = relax_long_bounds(partial)
     for rule in rules:
         for pattern in [rule["regex"], rule.get("partial")] + [r for a in rule["allow"] for r in a["regexes"]]:
             if pattern is not None and (error := _compiles(pattern)) is not None:

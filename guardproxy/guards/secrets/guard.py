@@ -20,12 +20,20 @@ from typing import ClassVar
 from guardproxy.guards.base import Finding, GuardConfig, GuardContext, GuardKind, Segment
 from guardproxy.guards.regex_safety import PolicyRegex
 from guardproxy.guards.secrets.config import SecretsConfig
-from guardproxy.guards.secrets.rules import CharOffsets, Rule, load_rules, secret_span, shannon_entropy
+from guardproxy.guards.secrets.rules import (
+    CharOffsets,
+    KeywordSet,
+    Rule,
+    load_rules,
+    secret_span,
+    shannon_entropy,
+    widen_left,
+)
 
 # Within this many characters of its start, a secret of every format with a distinctive start matches
 # its rule or partial (the stream guard holds back at least this much).
 RECOGNISED_WITHIN = 32
-_SPECIFIC, _GENERIC, _PARTIAL = 0, 1, 2
+_FORMAT, _CONTEXT, _GENERIC, _PARTIAL = 0, 1, 2, 3  # which of overlapping candidates wins, first first
 
 
 def redaction_text(kind: str) -> str:
@@ -48,7 +56,7 @@ class SecretsGuard:
         self._allow = frozenset(config.allow)
         self._allow_patterns: list[PolicyRegex] = config.compiled_allow_patterns()
         self._entropy_override = config.entropy_threshold
-        self._keywords = sorted({k for rule in self._rules for k in rule.keywords})
+        self._keywords = KeywordSet(sorted({k for rule in self._rules for k in rule.keywords}))
         self._always = [rule for rule in self._rules if not rule.keywords]
 
     def warm(self) -> None:
@@ -63,8 +71,7 @@ class SecretsGuard:
 
     def spans(self, text: str) -> list[tuple[int, int, str]]:
         """The (start, end, kind) of each secret in ``text``, left to right, never overlapping."""
-        lowered = text.lower()
-        present = {keyword for keyword in self._keywords if keyword in lowered}
+        present = self._keywords.present(text.lower())
         if not present and not self._always:
             return []
         data = text.encode("utf-8", "surrogatepass")
@@ -73,22 +80,24 @@ class SecretsGuard:
         for rule in self._rules:
             if rule.keywords and not present.intersection(rule.keywords):
                 continue
-            rank = _GENERIC if rule.generic else _SPECIFIC
             for groups in rule.program.matches(data):
-                span = self._secret(rule, text, data, groups, chars)
+                span = self._secret(rule, text, groups, rule.secret_group, chars)
                 if span is not None:
+                    # A rule that reads the secret's own format says more than one that reads its context.
+                    rank = _GENERIC if rule.generic else _FORMAT if span[0] <= chars(groups[0][0]) else _CONTEXT
                     candidates.append((rank, *span, rule.kind))
             if rule.partial is not None:
                 for groups in rule.partial.matches(data):
-                    start, end = secret_span(groups, 0)
-                    if end > start:
-                        candidates.append((_PARTIAL, chars(start), chars(end), rule.kind))
+                    span = self._secret(rule, text, groups, 0, chars)
+                    if span is not None:
+                        candidates.append((_PARTIAL, *span, rule.kind))
         return _without_overlaps(candidates)
 
-    def _secret(self, rule: Rule, text: str, data: bytes, groups: list[tuple[int, int]],
+    def _secret(self, rule: Rule, text: str, groups: list[tuple[int, int]], secret_group: int,
                 chars: CharOffsets) -> tuple[int, int] | None:
-        """The secret's character span in one match, or None when the match is not reported."""
-        start, end = secret_span(groups, rule.secret_group)
+        """The secret's character span in one match of the rule or its partial, or None when it is
+        not reported (too little entropy, or allowed)."""
+        start, end = secret_span(groups, secret_group)
         if start < 0 or end <= start:
             return None
         start, end = chars(start), chars(end)
@@ -106,6 +115,8 @@ class SecretsGuard:
         if secret in self._allow or any(any(p.spans(secret)) for p in self._allow_patterns):
             return None
         match_start, match_end = chars(groups[0][0]), chars(groups[0][1])
+        if rule.left_context:
+            match_start = widen_left(text, match_start, 0)
         match = text[match_start:match_end]
         line = text[text.rfind("\n", 0, match_start) + 1 : _line_end(text, match_end)]
         if self._global_allow.allows(secret, match, line):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from re2 import _re2
 
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
+# RE2's memory budget per program (its default is 8 MiB). Its DFA states are built lazily and thrown
+# away when the budget is spent, and a few case-insensitive rules then rebuilt them on every text.
+_MAX_MEM = 64 << 20
 AllowTarget = Literal["secret", "match", "line"]
 
 
@@ -45,6 +49,7 @@ class Program:
     def __init__(self, pattern: str) -> None:
         options = re2.Options()
         options.log_errors = False
+        options.max_mem = _MAX_MEM
         self._program = _re2.RE2(pattern.encode(), options)
         if not self._program.ok():
             raise ValueError(f"RE2 cannot compile {pattern!r}: {self._program.error()!r}")
@@ -62,23 +67,42 @@ class Program:
         return bool(self._program.Match(_UNANCHORED, data, 0, len(data))[0][0] >= 0)
 
 
+class KeywordSet:
+    """Which of many keywords occur in a text, in one RE2 pass (an RE2 ``Set`` reports every
+    pattern that matches anywhere, overlapping or not). Keywords are lower case; so is the text given."""
+
+    def __init__(self, keywords: Sequence[str]) -> None:
+        self._keywords = list(keywords)
+        options = re2.Options()
+        options.log_errors = False
+        self._set = _re2.Set(_UNANCHORED, options) if self._keywords else None
+        for keyword in self._keywords:
+            if self._set is not None and self._set.Add(re.escape(keyword).encode()) < 0:
+                raise ValueError(f"RE2 cannot compile the keyword {keyword!r}")
+        if self._set is not None and not self._set.Compile():
+            raise ValueError("RE2 cannot compile the keyword set")
+
+    def present(self, lowered: str) -> set[str]:
+        if self._set is None:
+            return set()
+        return {self._keywords[i] for i in self._set.Match(lowered.encode("utf-8", "surrogatepass"))}
+
+
 @dataclass(frozen=True)
 class Allowlist:
-    """Where a finding is allowed (not a secret): ``regexes`` searched in the ``target``
-    (the secret, the whole match or its line), or ``stopwords`` inside the lower-cased secret."""
+    """Where a finding is allowed (not a secret): ``regexes`` (one alternation, as gitleaks joins
+    them) found in the ``target`` (the secret, the whole match or its line), or ``stopwords``
+    (one alternation too) inside the lower-cased secret."""
 
     target: AllowTarget
-    regexes: tuple[Program, ...]
-    stopwords: tuple[str, ...]
+    regexes: Program | None
+    stopwords: Program | None
 
     def allows(self, secret: str, match: str, line: str) -> bool:
         text = {"secret": secret, "match": match, "line": line}[self.target]
-        if self.regexes and text:
-            data = text.encode("utf-8", "surrogatepass")
-            if any(program.search(data) for program in self.regexes):
-                return True
-        lowered = secret.lower()
-        return any(word in lowered for word in self.stopwords)
+        if self.regexes is not None and text and self.regexes.search(text.encode("utf-8", "surrogatepass")):
+            return True
+        return self.stopwords is not None and self.stopwords.search(secret.lower().encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,7 @@ class Rule:
     entropy: float
     secret_group: int
     generic: bool
+    left_context: bool  # the match reaches left over up to 50 of ``[\w.-]`` (see ``widen_left``)
     program: Program
     partial: Program | None
     allow: tuple[Allowlist, ...]
@@ -107,8 +132,10 @@ class RuleSet:
 
 
 def _allowlist(raw: dict[str, Any]) -> Allowlist:
-    return Allowlist(raw.get("target", "secret"), tuple(Program(p) for p in raw.get("regexes", [])),
-                     tuple(raw.get("stopwords", [])))
+    regexes, stopwords = raw.get("regexes", []), raw.get("stopwords", [])
+    return Allowlist(raw.get("target", "secret"),
+                     Program("|".join(f"(?:{r})" for r in regexes)) if regexes else None,
+                     Program("|".join(re.escape(w) for w in stopwords)) if stopwords else None)
 
 
 @functools.cache
@@ -117,8 +144,8 @@ def load_rules() -> RuleSet:
     raw = json.loads(resources.files("guardproxy.guards.secrets").joinpath("data/rules.json").read_text("utf-8"))
     rules = tuple(
         Rule(r["id"], r["kind"], tuple(r["keywords"]), float(r["entropy"]), int(r["secret_group"]),
-             bool(r["generic"]), Program(r["regex"]), Program(r["partial"]) if r.get("partial") else None,
-             tuple(_allowlist(a) for a in r["allow"]))
+             bool(r["generic"]), bool(r.get("left_context", False)), Program(r["regex"]),
+             Program(r["partial"]) if r.get("partial") else None, tuple(_allowlist(a) for a in r["allow"]))
         for r in raw["rules"])
     return RuleSet(rules, _allowlist({"regexes": raw["allow"]["regexes"], "stopwords": raw["allow"]["stopwords"]}))
 
@@ -133,6 +160,19 @@ class CharOffsets:
         if self._data is None:
             return offset
         return len(self._data[:offset].translate(None, _CONTINUATION))
+
+
+LEFT_CONTEXT_CHARS = 50
+
+
+def widen_left(text: str, start: int, floor: int) -> int:
+    """Where a match of a gitleaks context rule starts: its regex opened with ``[\\w.-]{0,50}?``, which the
+    converter took out (it made the search slower and never changes which secret is found); the match
+    still starts at the leftmost of those characters before the keyword, not before ``floor``."""
+    limit = max(floor, start - LEFT_CONTEXT_CHARS)
+    while start > limit and (text[start - 1].isascii() and (text[start - 1].isalnum() or text[start - 1] in "_.-")):
+        start -= 1
+    return start
 
 
 def secret_span(groups: Sequence[tuple[int, int]], secret_group: int) -> tuple[int, int]:
