@@ -23,13 +23,19 @@ run: $(VENV)/.installed
 	$(BIN)/guardproxy demo --host $(HOST) --port $(PORT) --policy policies
 
 ## Debian's prometheus package (prometheus, promtool) for the Prometheus integration test and the
-## alert rule tests; those skip with a message when it cannot be installed.
+## alert rule tests, and chromium for the audit report's rendering test; those skip with a message
+## when it cannot be installed.
 test-setup:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
 	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || \
 	   (apt-get update -q >/dev/null 2>&1 && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1)) || \
 	  echo "test-setup: could not install prometheus; its integration tests will be skipped"
+	@command -v chromium >/dev/null || \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1)) || \
+	  echo "test-setup: could not install chromium; the audit report's rendering test will be skipped"
 
 ## The whole suite: tests (with a real Prometheus), lint, types, and the shipped policies' own tests.
 test: $(VENV)/.installed-test test-setup
