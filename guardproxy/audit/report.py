@@ -176,7 +176,7 @@ def _verdict_mix(summary: TrailSummary) -> str:
     how = ("How each request ended (the worse of its stages), then each stage on its own: pass, flagged "
            "(a finding that changed nothing), redacted, blocked.")
     if not summary.records:
-        return _section("verdicts", title, how, empty_chart(title, "The trail holds no requests."))
+        return _section("verdicts", title, how, empty_chart(title, "No request in this period."))
     rows: list[tuple[str, float, str]] = []
     texts: list[str] = []
     table: list[tuple[str, str, int, str]] = []
