@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "topics": "guardproxy.guards.topics:GUARD_TYPE",
     "grounding": "guardproxy.guards.grounding:GUARD_TYPE",
     "secrets": "guardproxy.guards.secrets:GUARD_TYPE",
+    "injection": "guardproxy.guards.injection:GUARD_TYPE",
 }
 
 
