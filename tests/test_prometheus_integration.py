@@ -34,6 +34,15 @@ DEPLOY = REPO / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "guardproxy.json"
 GRAFANA_RULES = DEPLOY / "grafana" / "provisioning" / "alerting" / "guardproxy-rules.yml"
+# Runs on the same traffic in monitor mode: it would also block stories (the streamed request).
+SHADOW_POLICY = """
+version: 1
+name: next
+chains:
+  default:
+    input:
+      - {name: stories, guard: keywords, action: block, terms: [story]}
+"""
 # Grafana's own variables, as Grafana would fill them in for a short range.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "10m", "$__interval": "15s"}
 
@@ -41,6 +50,7 @@ POLICY = """
 version: 1
 name: integration
 stream: {hold_back_chars: 16}
+shadow: shadow/next.yaml
 chains:
   default:
     input:
@@ -169,12 +179,14 @@ def proxy_url(upstream_server: ThreadedServer, tmp_path: Path) -> Iterator[tuple
     policy_dir = tmp_path / "policies"
     policy_dir.mkdir()
     (policy_dir / "policy.yaml").write_text(POLICY)
+    (policy_dir / "shadow").mkdir()
+    (policy_dir / "shadow" / "next.yaml").write_text(SHADOW_POLICY)
     keys = tmp_path / "keys.yaml"
     keys.write_text(json.dumps({"keys": [{"name": "integration", "sha256": key_digest(CLIENT_KEY),
                                           "chain": "default"}]}))
     metrics_port = free_port()
     settings = Settings(upstream=upstream_server.url + "/v1", policy=str(policy_dir), keys_file=str(keys),
-                        metrics_port=metrics_port, upstream_retries=1)
+                        metrics_port=metrics_port, upstream_retries=1, audit=str(tmp_path / "audit.jsonl"))
     with ThreadedServer(create_app(settings, {}, registry=CollectorRegistry())) as server:
         yield server.url, policy_dir / "policy.yaml", f"http://127.0.0.1:{metrics_port}"
 
@@ -270,6 +282,12 @@ def test_prometheus_sees_the_metrics_and_every_query_returns_data(
     assert prometheus.value('sum(guardproxy_auth_failures_total{status_code="401"})') == 3
     assert prometheus.value('sum(guardproxy_upstream_retries_total{kind="status_503"})') == 3
     assert prometheus.value('sum(guardproxy_client_requests_total{key="integration"})') >= 30
+    shadow = 'guardproxy_shadow_decisions_total{policy="integration",shadow_policy="next",stage="input"'
+    # every request is flagged live (the hurried guard's timeout): the stories are newly blocked
+    assert prometheus.value(f'sum({shadow},live_verdict="flagged",shadow_verdict="blocked"}})') == 3
+    assert prometheus.value(f'sum({shadow},live_verdict="blocked",shadow_verdict!="blocked"}})') >= 6
+    # one record per guarded request: 7 keyed chat requests and 1 embeddings request a round, 3 rounds
+    assert wait_until(lambda: prometheus.value("sum(guardproxy_audit_records_total)") == 24)
     assert httpx.get(url + "/metrics").status_code == 404  # not on the public port
     exposed = httpx.get(metrics_url + "/metrics").text
     assert "jane.doe" not in exposed and "example.org" not in exposed
