@@ -33,7 +33,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from guardproxy.audit.placeholders import Redaction, credit_redactions
+from guardproxy.audit.placeholders import LiveFinding, credit_masked
 from guardproxy.engine import Engine, Verdict, worst
 from guardproxy.engine.check import CheckRequest, run_check
 from guardproxy.evaluation.reviewed import parse_review_row
@@ -95,10 +95,10 @@ def _yaml_cases(file: Path) -> tuple[PolicySet, list[Case]]:
     return _load_policies(file, file.parent / spec.policy), spec.tests
 
 
-def _reviewed_cases(file: Path, policy_path: str | None) -> tuple[PolicySet, list[Case], dict[int, list[Redaction]]]:
+def _reviewed_cases(file: Path, policy_path: str | None) -> tuple[PolicySet, list[Case], dict[int, list[LiveFinding]]]:
     """A reviewed JSONL file (``guardproxy review``'s rows, ``gold`` set) as cases expecting their
     gold verdict, and the labels when the reviewer named them. Rows not reviewed or without text
-    are skipped with a count. The third value maps a case's index to the live redactions that
+    are skipped with a count. The third value maps a case's index to the live findings that
     ``audit.placeholders`` may credit. Raises ValueError on an unusable file."""
     if policy_path is None:
         raise ValueError(f"{file}: a reviewed JSONL file is run against --policy PATH (it names no policy)")
@@ -115,7 +115,7 @@ def _reviewed_cases(file: Path, policy_path: str | None) -> tuple[PolicySet, lis
     if skipped:
         print(f"{file}: skipped " + ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items())))
     cases = []
-    redactions: dict[int, list[Redaction]] = {}
+    live: dict[int, list[LiveFinding]] = {}
     for row in rows:
         if row.skip_reason or row.text is None or row.gold is None:
             continue
@@ -124,11 +124,11 @@ def _reviewed_cases(file: Path, policy_path: str | None) -> tuple[PolicySet, lis
         expect = Expectation(verdict=row.gold, labels=list(row.gold_labels) if row.gold_labels is not None else None)
         cases.append(Case(name=f"line {row.line} ({row.request_id or 'no request id'}, {row.stage})",
                           text=row.text, stage=row.stage, chain=chain, expect=expect))
-        if row.redactions:
-            redactions[len(cases) - 1] = list(row.redactions)
+        if row.live_findings:
+            live[len(cases) - 1] = list(row.live_findings)
     if not cases:
         raise ValueError(f"{file}: no reviewed rows (set 'gold' on the rows to test)")
-    return policies, cases, redactions
+    return policies, cases, live
 
 
 def _json_object(line: str, where: str) -> dict[str, Any]:
@@ -143,9 +143,9 @@ def _json_object(line: str, where: str) -> dict[str, Any]:
 
 async def _run_file(engine: Engine, file: Path, policy_path: str | None) -> tuple[int, list[str]]:
     """Returns (cases run, failure lines). Raises ValueError on an unusable file."""
-    redactions: dict[int, list[Redaction]] = {}
+    live: dict[int, list[LiveFinding]] = {}
     if file.suffix == ".jsonl":
-        policies, cases, redactions = _reviewed_cases(file, policy_path)
+        policies, cases, live = _reviewed_cases(file, policy_path)
     else:
         policies, cases = _yaml_cases(file)
     engine.prepare([item.policy for item in policies.policies])
@@ -159,9 +159,8 @@ async def _run_file(engine: Engine, file: Path, policy_path: str | None) -> tupl
         result = await run_check(engine, policy, check)
         fired = {(d.name, d.label) for d in result.decisions}
         chain = policy.chains[case.chain]
-        credited, credited_verdict = credit_redactions(redactions.get(index, []), policy,
-                                                       chain.input if case.stage == "input" else chain.output,
-                                                       [case.text], fired)
+        entries = chain.input if case.stage == "input" else chain.output
+        credited, credited_verdict = credit_masked(live.get(index, []), policy, entries, [case.text], fired)
         verdict = worst(result.verdict, credited_verdict)
         labels = sorted({label for _, label in fired | set(credited)})
         problems = []

@@ -1,11 +1,12 @@
-"""Text the live policy redacted, run again: crediting a redaction from the mark it left.
+"""Text the trail masked, run again: crediting a live finding from the mark it left.
 
-An audit trail (and a review file made from it) stores text *after* redaction, so a redacting
-guard that runs on it again sees ``<PERSON_1>`` where the name was and finds nothing. Counting
-that as "the redaction stopped" would be wrong. Instead, a live enforced redaction whose
-placeholder is still in the text is credited to the checked policy's entry of the same name and
-guard type, with that entry's action and mode; an entry the policy no longer has gets no credit.
-``replay``, ``eval`` on reviewed rows and ``test`` on reviewed rows all use this one rule.
+The audit trail (and a review file made from it) stores each stage's text with every span a
+guard found masked, whatever the action or mode: ``<PERSON_1>`` where a name was, ``[LABEL]``
+where a keyword matched. A guard that runs on that text again finds nothing there, and counting
+that as "it stopped firing" would be wrong. So a live finding whose mark is still in the text is
+credited to the checked policy's entry of the same name and guard type, with that entry's action
+and mode; an entry the policy no longer has gets no credit. ``replay``, ``eval`` on reviewed rows
+and ``test`` on reviewed rows all use this one rule.
 """
 
 from __future__ import annotations
@@ -17,29 +18,31 @@ from guardproxy.engine import Verdict, entry_names, worst
 from guardproxy.policy import GuardEntry, Policy
 
 Firing = tuple[str, str]  # (entry name, label)
-Redaction = tuple[str, str, str]  # (entry name, guard type, label) of a live enforced redaction
+LiveFinding = tuple[str, str, str]  # (entry name, guard type, label) of a finding the live policy made
+PII_MASK = "****"  # the PII guard's mask style: it names no label
 
 
-def placeholder_in(label: str, texts: Iterable[str]) -> bool:
-    """Whether a redaction of ``label`` left its mark in the texts: ``<LABEL_n>``, ``<LABEL>``,
-    ``<LABEL:hash>`` (the PII styles), ``[LABEL]`` (the engine's default) or the PII mask ``****``,
-    which names no label and so counts for any."""
-    mark = re.compile(rf"<{re.escape(label)}(?:_\d+|:[0-9a-f]+)?>|\[{re.escape(label)}\]|\*\*\*\*")
-    return any(mark.search(text) for text in texts)
+def placeholder_in(label: str, texts: Iterable[str], guard: str = "") -> bool:
+    """Whether a masked finding of ``label`` left its mark in the texts: ``<LABEL_n>``, ``<LABEL>``,
+    ``<LABEL:hash>`` (the PII styles), ``[LABEL]`` (the engine's default) or ``[KIND:LABEL]``; for
+    the PII guard also its mask, which names no label and so counts for any of its labels."""
+    label_re = re.escape(label)
+    mark = re.compile(rf"<{label_re}(?:_\d+|:[0-9a-f]+)?>|\[(?:[A-Za-z]+:)?{label_re}\]")
+    return any(mark.search(text) or (guard == "pii" and PII_MASK in text) for text in texts)
 
 
-def credit_redactions(redactions: Iterable[Redaction], policy: Policy, entries: Sequence[GuardEntry],
-                      texts: Sequence[str], fired: set[Firing]) -> tuple[list[Firing], Verdict]:
+def credit_masked(found: Iterable[LiveFinding], policy: Policy, entries: Sequence[GuardEntry],
+                  texts: Sequence[str], fired: set[Firing]) -> tuple[list[Firing], Verdict]:
     """The firings credited (those not already in ``fired``) and the worst verdict they give
     (``pass`` when none)."""
     by_name = dict(zip(entry_names(entries), entries, strict=True))
     credited: list[Firing] = []
     verdict: Verdict = "pass"
-    for name, guard, label in redactions:
+    for name, guard, label in found:
         entry = by_name.get(name)
         if entry is None or entry.guard != guard or (name, label) in fired or (name, label) in credited:
             continue
-        if placeholder_in(label, texts):
+        if placeholder_in(label, texts, guard):
             credited.append((name, label))
             verdict = worst(verdict, verdict_of_entry(entry, policy))
     return credited, verdict

@@ -6,8 +6,8 @@ output chain on the output text, each stage on its own. The new verdict is the w
 stages; a stage the record ran but stored no text for keeps its recorded verdict. Records
 without any text cannot be replayed and are counted as such, never guessed.
 
-The texts were redacted by the live policy, so a redacting guard sees its own placeholders
-(``<PERSON_1>``), not the values; ``placeholders.py`` credits such redactions to the new policy
+The trail masked every span a live guard found (``<PERSON_1>``, ``[prompt_injection]``), so a
+guard sees the marks, not the values; ``placeholders.py`` credits such findings to the new policy
 (an unchanged redaction is no ``redacted->pass``, one turned into a block is ``redacted->blocked``).
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardproxy.audit.placeholders import Firing, Redaction, credit_redactions
+from guardproxy.audit.placeholders import Firing, LiveFinding, credit_masked
 from guardproxy.audit.record import AuditRecord, GuardRecord, TextRecord
 from guardproxy.engine import Engine, Verdict, worst
 from guardproxy.guards import GuardContext, Segment, Stage
@@ -34,7 +34,7 @@ class StageReplay:
     verdict: Verdict
     live: set[Firing]
     now: set[Firing]
-    carried: int = 0  # live redactions credited to the new policy from their placeholders
+    carried: int = 0  # live findings credited to the new policy from the marks they left
     failures: int = 0
 
 
@@ -113,7 +113,7 @@ async def replay_record(engine: Engine, policies: PolicySet, record: AuditRecord
                                prompt=prompt if stage == "output" else ())
         result = await engine.run(policy, entries, segments, context, remember=False)
         now = {(d.name, d.label) for d in result.decisions}
-        credited, verdict = credit_redactions(live_redactions(record.guards, stage), policy, entries,
+        credited, verdict = credit_masked(live_findings(record.guards, stage), policy, entries,
                                               [s.text for s in segments], now)
         replayed[stage] = StageReplay(worst(result.verdict, verdict), _live_firings(record.guards, stage),
                                       now | set(credited), len(credited), len(result.failures))
@@ -128,10 +128,9 @@ def _live_firings(guards: Sequence[GuardRecord], stage: str) -> set[Firing]:
     return {(g.name, label) for g in guards if g.stage == stage for label in g.labels}
 
 
-def live_redactions(guards: Sequence[GuardRecord], stage: str) -> list[Redaction]:
-    """The stage's enforced redactions the live policy made: (entry, guard type, label)."""
-    return [(g.name, g.guard, label) for g in guards
-            if g.stage == stage and g.action == "redact" and g.mode == "enforce" for label in g.labels]
+def live_findings(guards: Sequence[GuardRecord], stage: str) -> list[LiveFinding]:
+    """The stage's live findings: (entry, guard type, label), whatever their action and mode."""
+    return [(g.name, g.guard, label) for g in guards if g.stage == stage for label in g.labels]
 
 
 async def replay_trail(engine: Engine, policies: PolicySet, records: Iterable[AuditRecord],
@@ -163,7 +162,7 @@ def summary_text(summary: ReplaySummary, policy_tag: str, trail: str) -> str:
                 lines.append(f"  {key:<28}{label:<24}+{change['started'].get(label, 0):<6}"
                              f"-{change['stopped'].get(label, 0)}")
     if summary.carried:
-        lines.append(f"live redactions credited from their placeholders (text was stored redacted): {summary.carried}")
+        lines.append(f"live findings credited from the marks they left in the stored text: {summary.carried}")
     if summary.failures:
         lines.append(f"guard failures during replay (on_error applied): {summary.failures}")
     if summary.examples:

@@ -65,7 +65,7 @@ class LabelledItem:
     label, if given). ``documents`` and ``question`` are grounding context.
     ``source`` is the data set it comes from (see ``source_name``), if the row says.
     Reviewed rows (``reviewed.py``) also carry the reviewer's verdict and labels, and the live
-    redactions that ``audit.placeholders`` may credit.
+    findings that ``audit.placeholders`` may credit.
     """
 
     line: int
@@ -78,7 +78,7 @@ class LabelledItem:
     stage: str | None = None
     gold_verdict: str | None = None
     gold_labels: tuple[str, ...] | None = None
-    redactions: tuple[tuple[str, str, str], ...] = ()
+    live_findings: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def _review_item(row: dict[str, Any], number: int, where: str, stage: str | None
     if review.skip_reason is not None or review.text is None:
         return review.skip_reason or NO_TEXT
     return LabelledItem(number, review.text, review.gold != "pass", stage=review.stage, source=_source(row, where),
-                        gold_verdict=review.gold, gold_labels=review.gold_labels, redactions=review.redactions)
+                        gold_verdict=review.gold, gold_labels=review.gold_labels, live_findings=review.live_findings)
 
 
 def _source(row: dict[str, Any], where: str) -> str | None:

@@ -16,8 +16,8 @@ labels were right. Such a file is a regression set: ``guardproxy eval`` reads it
 ``review``) and gives precision per guard entry, and ``guardproxy test --policy P FILE.jsonl``
 runs each reviewed row as a case expecting its gold verdict. Rows still ``gold: null``, and rows
 whose text the trail did not hold (``text: null``), are skipped and counted, never silently. The
-text is the live policy's redacted text: a live redaction whose placeholder is in it is credited
-as in ``replay`` (``audit/placeholders.py``).
+text is the trail's masked text: a live finding whose mark is in it is credited as in ``replay``
+(``audit/placeholders.py``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class ReviewRow:
     gold_labels: tuple[str, ...] | None
     request_id: str | None
     chain: str | None
-    redactions: tuple[tuple[str, str, str], ...] = ()  # the live enforced redactions: (entry, guard, label)
+    live_findings: tuple[tuple[str, str, str], ...] = ()  # what fired live: (entry, guard, label)
 
     @property
     def skip_reason(self) -> str | None:
@@ -80,20 +80,19 @@ def parse_review_row(row: dict[str, Any], line: int, where: str) -> ReviewRow:
     request_id, chain = meta.get("request_id"), meta.get("chain")
     return ReviewRow(line, stage, text, predicted["verdict"], gold, gold_labels,
                      request_id if isinstance(request_id, str) else None, chain if isinstance(chain, str) else None,
-                     _redactions(predicted.get("fired", []), where))
+                     _live_findings(predicted.get("fired", []), where))
 
 
-def _redactions(fired: Any, where: str) -> tuple[tuple[str, str, str], ...]:
-    """The enforced redactions among the live firings, which ``audit.placeholders`` credits."""
+def _live_findings(fired: Any, where: str) -> tuple[tuple[str, str, str], ...]:
+    """The live firings, which ``audit.placeholders`` credits where their mark is in the text."""
     if not isinstance(fired, list):
         raise ValueError(f"{where}: 'predicted.fired' must be a list")
-    redactions = []
+    found = []
     for index, item in enumerate(fired):
         if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in ("entry", "guard", "label"))):
             raise ValueError(f"{where}: predicted.fired[{index}] must name its 'entry', 'guard' and 'label'")
-        if item.get("action") == "redact" and item.get("mode", "enforce") == "enforce":
-            redactions.append((item["entry"], item["guard"], item["label"]))
-    return tuple(redactions)
+        found.append((item["entry"], item["guard"], item["label"]))
+    return tuple(found)
 
 
 def _gold(gold: Any, where: str) -> tuple[str | None, tuple[str, ...] | None]:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from guardproxy.audit.placeholders import credit_redactions
+from guardproxy.audit.placeholders import credit_masked
 from guardproxy.engine import Engine, worst
 from guardproxy.evaluation.datasets import LabelledItem, LabelledSpan
 from guardproxy.guards import GuardContext, Segment, Stage
@@ -27,7 +27,7 @@ class Observation:
     failure included. ``spans`` are the decisions that carry a span.
     ``failures`` counts guards that raised or timed out (see ``on_error``).
     ``verdict`` and ``firings`` (entry name, label) are what reviewed rows are scored on; a
-    reviewed row's live redactions are credited from their placeholders (``audit.placeholders``).
+    reviewed row's live findings are credited from the marks they left (``audit.placeholders``).
     """
 
     fired: bool
@@ -65,7 +65,7 @@ async def _run_all(
         spans = tuple(LabelledSpan(d.start, d.end, d.label) for d in result.decisions
                       if d.start is not None and d.end is not None)
         firings = {(d.name, d.label) for d in result.decisions}
-        credited, verdict = credit_redactions(item.redactions, policy, entries, [item.text], firings)
+        credited, verdict = credit_masked(item.live_findings, policy, entries, [item.text], firings)
         observations.append(Observation(bool(firings or credited), spans, len(result.failures), seconds,
                                         worst(result.verdict, verdict), tuple(sorted(firings | set(credited)))))
     return observations
