@@ -43,9 +43,11 @@ def audited(start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> tuple[R
 
 def test_a_redacted_request_is_recorded_without_its_raw_values(audited: tuple[RunningProxy, Path]) -> None:
     proxy, trail = audited
-    answer = proxy.client().chat.completions.create(model="demo", messages=[{"role": "user", "content": MESSAGE}])
-    assert answer.choices[0].message.content == "You said: " + MESSAGE  # restored for the client
+    raw = proxy.client().chat.completions.with_raw_response.create(
+        model="demo", messages=[{"role": "user", "content": MESSAGE}])
+    assert raw.parse().choices[0].message.content == "You said: " + MESSAGE  # restored for the client
     [record] = _records(trail, 1)
+    assert record.request_id == raw.headers["x-guardproxy-request-id"]  # the client can name its record
     assert (record.v, record.api, record.path, record.model) == (1, "chat", "/v1/chat/completions", "demo")
     assert (record.policy, record.chain, record.status) == ("audited", "default", 200)
     assert record.verdict == "redacted" and record.stages == {"input": "redacted", "output": "pass"}

@@ -138,6 +138,7 @@ class ProxyFront:
             status = reply.status
             if dialect is not None:
                 reply.headers.append((b"x-guardproxy-api", dialect.name.encode()))
+                reply.headers.append((b"x-guardproxy-request-id", context.report.request_id.encode()))
             try:
                 await _send(reply, receive, send, watch)
             except BodyCutOff:
