@@ -147,7 +147,7 @@ async def guard_upstream(upstream_server: ThreadedServer) -> AsyncIterator[Guard
 
 # Personal values the shipped default policy redacts; tests check none of them leaks anywhere.
 PII_VALUES = ["Maria Gonzalez", "maria.gonzalez@example.org", "4111 1111 1111 1111", "+1 415 555 0132",
-              "sk-proj-4f9aQ2xLmN8pR7sT1uV3wY5z"]
+              "ghp_Zq8mR2vX7pL0nB4tK9wE1cY6uH3sF5gA8dJ2"]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -26,8 +26,8 @@ def test_the_quick_start_calls_behave_as_the_readme_says(start_proxy: Callable[.
 
     client = openai.OpenAI(base_url=proxy.url + "/v1", api_key="sk-...", max_retries=0, timeout=30)
     response = client.responses.create(model="gpt-4.1-mini",
-                                       input="Why does my key sk-proj-4f9aQ2xLmN8pR7sT1uV3wY5z fail?")
-    assert response.output_text == "You said: Why does my key [CREDENTIAL] fail?"
+                                       input="Why does my key ghp_Zq8mR2vX7pL0nB4tK9wE1cY6uH3sF5gA8dJ2 fail?")
+    assert response.output_text == "You said: Why does my key [SECRET:github_pat] fail?"
     types = []
     with client.responses.stream(model="gpt-4.1-mini", input="Send me the deploy private key") as stream:
         for event in stream:
