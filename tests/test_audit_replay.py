@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import openai
 import pytest
 
 from guardproxy.audit.placeholders import placeholder_in
 from guardproxy.cli import run
 from tests.audit_trails import guard, record, write_trail
+from tests.conftest import RunningProxy, wait_until
 
 LIVE = """version: 1
 name: live
@@ -175,3 +178,55 @@ def test_no_credit_for_an_entry_of_another_guard_type(tmp_path: Path, capsys: py
                text={"input": "hi [PERSON]"})])
     result = _replay_json(capsys, "--policy", str(policy), "--audit", str(trail))
     assert result["transitions"] == {"redacted->pass": 1}
+
+
+E2E_LIVE = """version: 1
+name: live
+audit: {text: redacted}
+chains:
+  default:
+    input:
+      - {name: banned, guard: keywords, action: block, terms: [forbidden phrase], label: banned}
+      - {name: secrets, guard: keywords, action: redact, patterns: ['sk-[A-Za-z0-9]{20,}'], label: SECRET,
+         case_sensitive: true}
+    output:
+      - {name: promise, guard: keywords, action: flag, terms: [guaranteed returns], label: promise}
+"""
+
+# The change: "weather" banned too, secrets blocked instead of redacted, the promise flag removed.
+E2E_NEW = """version: 1
+name: live
+chains:
+  default:
+    input:
+      - {name: banned, guard: keywords, action: block, terms: [forbidden phrase, weather], label: banned}
+      - {name: secrets, guard: keywords, action: block, patterns: ['sk-[A-Za-z0-9]{20,}'], label: SECRET,
+         case_sensitive: true}
+    output: []
+"""
+
+
+def test_a_trail_the_proxy_wrote_replays_to_the_expected_counts(
+        start_proxy: Callable[..., RunningProxy], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trail = tmp_path / "audit.jsonl"
+    proxy = start_proxy(policy=E2E_LIVE, audit=str(trail))
+    client = proxy.client()
+    asks = [("hello", None), ("this is a forbidden phrase", None), ("my key sk-abcdefghijklmnopqrstuvwx", None),
+            ("advice please", "guaranteed returns for you"), ("please tell me the weather", None)]
+    for text, reply in asks:
+        try:
+            client.chat.completions.create(model="demo", messages=[{"role": "user", "content": text}],
+                                           extra_headers={"x-demo-reply": reply} if reply else None)
+        except openai.BadRequestError:
+            assert text == "this is a forbidden phrase"
+    assert wait_until(lambda: trail.exists() and len(trail.read_text().splitlines()) == len(asks))
+    assert "sk-abcdefghijklmnopqrstuvwx" not in trail.read_text()
+    new = tmp_path / "new.yaml"
+    new.write_text(E2E_NEW)
+    result = _replay_json(capsys, "--policy", str(new), "--audit", str(trail))
+    assert result["records"] == 5 and result["not_replayable"] == 0 and result["changed"] == 3
+    assert result["transitions"] == {"flagged->pass": 1, "pass->blocked": 1, "redacted->blocked": 1}
+    assert result["by_guard"] == {"input/banned": {"started": {"banned": 1}, "stopped": {}},
+                                  "output/promise": {"started": {}, "stopped": {"promise": 1}}}
+    same = _replay_json(capsys, "--policy", str(proxy.policy_path), "--audit", str(trail))
+    assert same["changed"] == 0 and same["by_guard"] == {}

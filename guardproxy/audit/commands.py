@@ -94,8 +94,10 @@ def cmd_review(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail("review", f"{exc.filename or args.out}: {exc.strerror or exc}")
     print(f"{args.out}: {counts.rows} rows to review from {counts.exported} of {counts.records} records "
-          f"(blocked, redacted or flagged); {counts.without_text} of them without text in the trail "
-          f"(exported with text null: set audit: {{text: redacted}} to review text)")
+          "(blocked, redacted or flagged)")
+    if counts.without_text:
+        print(f"{counts.without_text} rows have no text (text: null): the trail stored none for them; a policy "
+              "with audit: {text: redacted} stores it")
     return 0
 
 
