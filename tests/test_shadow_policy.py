@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def _series(metrics: str, live: str, shadow: str) -> float:
     return float(line.rsplit(" ", 1)[1]) if line else 0.0
 
 
-def test_a_shadow_that_disagrees_is_counted_exactly(start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
+def test_a_shadow_that_disagrees_is_counted_exactly(start_proxy: Callable[..., RunningProxy], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     trail = tmp_path / "audit.jsonl"
     proxy = start_proxy(policy_dir=_policy_dir(tmp_path), audit=str(trail))
     client = proxy.client()
@@ -86,6 +88,16 @@ def test_a_shadow_that_disagrees_is_counted_exactly(start_proxy: Callable[..., R
         assert record.shadow.stages["input"] == shadow and record.shadow.verdict == shadow
     fruit = next(g for g in records["a banana a day"].shadow.guards if g.name == "fruit")  # type: ignore[union-attr]
     assert fruit.labels == ["banana"] and fruit.findings[0].start == 2
+
+    # Replaying the trail with the shadow policy gives the same transitions the metrics counted.
+    from guardproxy.cli import run
+
+    assert run(["replay", "--policy", str(tmp_path / "live" / "shadow" / "next.yaml"), "--audit", str(trail),
+                "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert replayed["records"] == len(REQUESTS) and replayed["not_replayable"] == 0
+    assert replayed["transitions"] == {"pass->blocked": 3, "blocked->pass": 1, "pass->flagged": 1}
+    assert replayed["changed"] == 5
 
 
 def test_a_shadow_sample_of_zero_runs_nothing(start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
