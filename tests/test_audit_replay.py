@@ -93,7 +93,9 @@ def test_replay_counts_every_transition_and_entry(tmp_path: Path, policies: tupl
     assert isinstance(examples, list)
     assert [e["request_id"] for e in examples] == ["r1", "r3", "r4", "r6"]
     assert examples[0] == {"request_id": "r1", "time": "2026-12-01T10:00:00.000Z", "transition": "pass->blocked",
-                           "started": ["input/injection: prompt_injection"], "stopped": []}
+                           "stages": {"input": "pass->blocked"}, "started": ["input/injection: prompt_injection"],
+                           "stopped": []}
+    assert examples[1]["stages"] == {"input": "redacted->blocked"} and examples[1]["started"] == []
 
 
 def test_replaying_the_live_policy_changes_nothing(tmp_path: Path, policies: tuple[Path, Path],
@@ -128,7 +130,7 @@ def test_text_output_and_examples_limit(tmp_path: Path, policies: tuple[Path, Pa
     assert "pass->blocked" in out and "redacted->blocked" in out
     assert "live findings credited from the marks they left in the stored text: 2" in out  # r2 and r3
     example_lines = [line for line in out.splitlines()[out.splitlines().index("examples:") + 1:]]
-    assert example_lines == ["  r1  pass->blocked  +input/injection: prompt_injection"]
+    assert example_lines == ["  r1  pass->blocked  input pass->blocked; +input/injection: prompt_injection"]
 
 
 def test_rotated_files_are_replayed_oldest_first(tmp_path: Path, policies: tuple[Path, Path],

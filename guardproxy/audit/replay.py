@@ -59,7 +59,10 @@ class ReplaySummary:
         new = worst(*(r.verdict for r in stages.values()), *carried_over)  # type: ignore[arg-type]
         started: list[str] = []
         stopped: list[str] = []
+        changed_stages: dict[str, str] = {}
         for stage, replayed in stages.items():
+            if replayed.verdict != record.stages.get(stage, "pass"):
+                changed_stages[stage] = f"{record.stages.get(stage, 'pass')}->{replayed.verdict}"
             self.carried += replayed.carried
             self.failures += replayed.failures
             for name, label in sorted(replayed.now - replayed.live):
@@ -75,7 +78,7 @@ class ReplaySummary:
         self.transitions[transition] += 1
         if len(self.examples) < self.examples_wanted:
             self.examples.append({"request_id": record.request_id, "time": record.time, "transition": transition,
-                                  "started": started, "stopped": stopped})
+                                  "stages": changed_stages, "started": started, "stopped": stopped})
 
     def by_guard(self) -> dict[str, dict[str, dict[str, int]]]:
         """``{"stage/entry": {"started": {label: records}, "stopped": {label: records}}}``, entries sorted."""
@@ -168,6 +171,7 @@ def summary_text(summary: ReplaySummary, policy_tag: str, trail: str) -> str:
     if summary.examples:
         lines.append("examples:")
         for example in summary.examples:
-            detail = "; ".join([*(f"+{s}" for s in example["started"]), *(f"-{s}" for s in example["stopped"])])
+            detail = "; ".join([*(f"{stage} {change}" for stage, change in example["stages"].items()),
+                                *(f"+{s}" for s in example["started"]), *(f"-{s}" for s in example["stopped"])])
             lines.append(f"  {example['request_id']}  {example['transition']}  {detail}".rstrip())
     return "\n".join(lines)
