@@ -74,7 +74,8 @@ def test_input_block_raises_bad_request_with_policy_message(proxy: RunningProxy,
     assert err.body["message"] == "Blocked by test policy."
     assert err.body["type"] == "guardrail_violation" and err.body["code"] == "policy_violation"
     assert err.body["guardrail"]["violations"] == [
-        {"guard": "keywords", "name": "banned", "action": "block", "labels": ["banned"]}
+        {"guard": "keywords", "name": "banned", "action": "block", "labels": ["banned"],
+         "segments": ["messages.1.content"]}
     ]
     assert "Forbidden" not in json.dumps(err.body)
     assert err.response.headers["x-guardproxy-verdict"] == "blocked"

@@ -42,7 +42,8 @@ def test_banned_topic_is_blocked_and_named(
     body = caught.value.body
     assert isinstance(body, dict) and body["message"] == "Off topic."
     assert body["guardrail"]["violations"] == [
-        {"guard": "topics", "name": "off_topic", "action": "block", "labels": ["travel"]}]
+        {"guard": "topics", "name": "off_topic", "action": "block", "labels": ["travel"],
+         "segments": ["messages.0.content"]}]
     assert all(r.path != "/v1/chat/completions" or "judge" in str(r.json.get("model")) for r in recorder.requests)
 
     allowed = client.chat.completions.create(

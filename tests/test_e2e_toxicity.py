@@ -55,7 +55,8 @@ def test_a_toxic_prompt_is_blocked(start_proxy: Callable[..., RunningProxy], rec
         )
     assert isinstance(caught.value.body, dict)
     assert caught.value.body["guardrail"]["violations"] == [
-        {"guard": "toxicity", "name": "toxicity", "action": "block", "labels": ["toxicity"]}
+        {"guard": "toxicity", "name": "toxicity", "action": "block", "labels": ["toxicity"],
+         "segments": ["messages.0.content"]}
     ]
     assert not [r for r in recorder.requests if r.path == "/v1/chat/completions"]
 
