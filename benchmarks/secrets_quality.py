@@ -6,7 +6,12 @@ label is the kind. Per look-alike class: the false-positive rate (texts with any
 and p95 of one ``scan`` of a 1,000-character text (look-alikes only, and look-alikes with secrets), on
 this machine, after a warm-up.
 
-    .venv/bin/python benchmarks/secrets_quality.py [--seed 15] [--per-kind 60] [--json OUT]
+    .venv/bin/python benchmarks/secrets_quality.py [--seed 15] [--per-kind 60] [--json OUT] [--real]
+
+``--real`` also measures the false-positive rate on real text that holds no credentials: every text
+field of the files in ``../shared/data/`` (user queries, tweets, web and Wikipedia passages, synthetic
+PII sentences, jailbreak prompts), per file and source; measured only, nothing was tuned on it. It is
+skipped, with a message, when the folder is absent.
 
 What was tuned on this set: the look-alike classes only (the password rule's length and entropy minimum
 were chosen so that the placeholder and "password" sentences stay clean); the secret formats come from
@@ -99,12 +104,37 @@ def cost(spans: Spans, texts: list[str], repeats: int = 5) -> dict[str, float]:
     return {"p50_us": times[len(times) // 2], "p95_us": times[int(len(times) * 0.95)]}
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+REAL_FIELDS = ("text", "context", "answer", "question")
+
+
+def real_fpr(spans: Spans, show: int) -> dict[str, dict[str, float]]:
+    """Per file and ``meta.source``: texts, and the share with any finding (all assumed secret-free)."""
+    counts: dict[str, list[int]] = defaultdict(list)
+    shown = 0
+    for path in sorted(SHARED.glob("*.jsonl")):
+        for line in path.read_text().split("\n"):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            source = f"{path.name}: {str(row.get('meta', {}).get('source', '-')).split()[0]}"
+            for field in REAL_FIELDS:
+                if isinstance(row.get(field), str) and row[field].strip():
+                    found = spans(row[field])
+                    counts[source].append(bool(found))
+                    if found and shown < show:
+                        shown += 1
+                        print(f"--- real FP {source}: {[(row[field][s:e], k) for s, e, k in found]}")
+    return {source: {"texts": len(v), "fpr": statistics.fmean(v)} for source, v in counts.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--per-kind", type=int, default=60)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--misses", type=int, default=0, help="print up to N missed secrets and false positives")
+    parser.add_argument("--real", action="store_true", help="also the FPR on ../shared/data (see above)")
     args = parser.parse_args()
     positives, negatives = generate(args.seed, args.per_kind)
     guards: dict[str, Spans] = {
@@ -142,6 +172,19 @@ def main() -> None:
         false = [s for s in negatives if spans(s.text)]
         for sample in missed[: args.misses] + false[: args.misses]:
             print(f"--- {sample.kind} {sample.secret} {spans(sample.text)}\n{sample.text[:400]}")
+    if args.real:
+        if not SHARED.is_dir():
+            print(f"--real: {SHARED} is absent, skipped")
+        else:
+            for name in ("secrets", "baseline"):
+                figures = real_fpr(guards[name], args.misses if name == "secrets" else 0)
+                report[f"real_fpr_{name}"] = figures
+                total = sum(f["texts"] for f in figures.values())
+                flagged = sum(f["texts"] * f["fpr"] for f in figures.values())
+                print(f"{name} on real text: {flagged:.0f} of {total} texts flagged (FPR {flagged / total:.4f})")
+                for source, f in figures.items():
+                    if name == "secrets":
+                        print(f"  {source:70} {f['texts']:6} texts, FPR {f['fpr']:.4f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 
