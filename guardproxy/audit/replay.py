@@ -117,7 +117,7 @@ async def replay_record(engine: Engine, policies: PolicySet, record: AuditRecord
         result = await engine.run(policy, entries, segments, context, remember=False)
         now = {(d.name, d.label) for d in result.decisions}
         credited, verdict = credit_masked(live_findings(record.guards, stage), policy, entries,
-                                              [s.text for s in segments], now)
+                                          [s.text for s in segments], now)
         replayed[stage] = StageReplay(worst(result.verdict, verdict), _live_firings(record.guards, stage),
                                       now | set(credited), len(credited), len(result.failures))
     return replayed

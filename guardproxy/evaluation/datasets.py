@@ -125,8 +125,8 @@ def read_dataset(path: Path, positive: frozenset[str] | None, limit: int | None,
                 row = _parse_row(line, where)
                 if schema is None:
                     schema = detect_schema(row, where)
-                item = _review_item(row, number, where, stage) if schema == "review" else \
-                    _item(schema, row, number, where, positive, labels)
+                item = (_review_item(row, number, where, stage) if schema == "review"
+                        else _item(schema, row, number, where, positive, labels))
                 if isinstance(item, str):
                     skipped[item] += 1
                 else:
