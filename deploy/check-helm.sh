@@ -78,7 +78,7 @@ full_values=(--set serviceMonitor.enabled=true --set prometheusRule.enabled=true
              --set anthropic.url=https://api.anthropic.com --set anthropic.keySecret.name=guardproxy-anthropic
              --set azure.url=https://example.openai.azure.com --set azure.keySecret.name=guardproxy-azure
              --set access.keys.secretName=guardproxy-keys --set access.adminKeySecret.name=guardproxy-admin
-             --set proxy.upstreamRetries=2
+             --set proxy.upstreamRetries=2 --set proxy.audit=- --set proxy.auditOtlp=true
              --set autoscaling.enabled=false --set podDisruptionBudget.enabled=true)
 
 "$HELM" lint --strict "$CHART"

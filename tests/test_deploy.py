@@ -281,3 +281,13 @@ def test_chart_prometheus_rule_carries_the_alerts_file(helm: Path) -> None:
     objects = render(helm, "prometheusRule.enabled=true", "serviceMonitor.enabled=true")
     assert objects["PrometheusRule"]["spec"]["groups"] == yaml.safe_load(alerts.read_text())["groups"]
     assert objects["ServiceMonitor"]["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_chart_audit_trail_goes_to_standard_output_when_asked(helm: Path) -> None:
+    def env(*values: str) -> dict[str, Any]:
+        container = render(helm, *values)["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    assert "GUARDPROXY_AUDIT" not in env()
+    audited = env("proxy.audit=-", "proxy.auditOtlp=true")
+    assert (audited["GUARDPROXY_AUDIT"], audited["GUARDPROXY_AUDIT_OTLP"]) == ("-", "true")
