@@ -242,7 +242,7 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
     if choice.chain.input:
         segments = dialect.request_segments(payload)
         checked = await _run_stage(runtime, context, choice, "input", segments,
-                                   _guard_context(runtime, ex, dialect, "input", model))
+                                   _guard_context(runtime, ex, dialect, "input", model, documents))
         if checked.verdict == "blocked":
             return input_blocked(dialect, choice, checked)
         rewrites = checked.rewrites()
