@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from guardproxy.audit.report import bucket_seconds
+from guardproxy.audit.report import LatencyHistogram, bucket_seconds
 from guardproxy.cli import run
 from tests.audit_trails import guard, record, shadow, write_trail
 
@@ -100,7 +100,8 @@ def test_report_has_every_section_with_its_numbers(tmp_path: Path, capsys: pytes
     assert ["12-01 12:00", "input/pii: PERSON", "1"] in _rows(cells, 3)
     assert ["all requests", "blocked", "1", "33.3%"] in _rows(cells, 4)
     assert ["input", "redacted", "1", "33.3%"] in _rows(cells, 4)
-    assert ["input/injection", "3", "4.00", "6.00", "6.00"] in _rows(cells, 5)  # p50 p95 p99 of 2, 4, 6 ms
+    # p50, p95, p99 of 2, 4 and 6 ms, from buckets half a percent wide
+    assert ["input/injection", "3", "4.00", "5.99", "5.99"] in _rows(cells, 5)
     assert ["whole request", "redacted", "blocked", "1"] in _rows(cells, 4)
     assert ["PERSON", "1"] in _rows(cells, 2) and ["prompt_injection", "1"] in _rows(cells, 2)
     assert ["live", "v1", "2026-12-01 10:05:00 UTC", "2026-12-01 10:40:00 UTC", "2"] in _rows(cells, 5)
@@ -145,6 +146,18 @@ def test_each_chart_has_an_empty_state(tmp_path: Path) -> None:
     page = _parse(out.read_text())
     assert "No guard fired in this period." in page.empty and "No shadow policy ran in this period." in page.empty
     assert ["all requests", "pass", "1", "100.0%"] in _rows(page.cells, 4)
+
+
+def test_latency_percentiles_stay_within_half_a_percent() -> None:
+    histogram = LatencyHistogram()
+    values = [0.0, 0.0004, *(0.05 * 1.07 ** i for i in range(400))]
+    for value in values:
+        histogram.add(value)
+    ordered = sorted(values)
+    for share in (1, 50, 95, 99, 100):
+        exact = max(ordered[max(0, -(-share * len(ordered) // 100) - 1)], LatencyHistogram.FLOOR_MS)
+        assert abs(histogram.percentile(share) / exact - 1) <= 0.0026, share
+    assert histogram.count == 402 and len(histogram.buckets) < 402
 
 
 def test_bucket_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
