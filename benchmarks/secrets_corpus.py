@@ -43,7 +43,8 @@ def _b64url(raw: bytes) -> str:
 
 def _jwt(rng: random.Random, long: bool) -> str:
     header = {"alg": rng.choice(["HS256", "RS256", "ES256"]), "typ": "JWT"}
-    claims: dict[str, object] = {"sub": str(rng.randrange(10**6, 10**9)), "iat": rng.randrange(1_600_000_000, 1_800_000_000),
+    claims: dict[str, object] = {"sub": str(rng.randrange(10**6, 10**9)),
+                                 "iat": rng.randrange(1_600_000_000, 1_800_000_000),
                                  "name": rng.choice(["Ana Silva", "Wei Chen", "Joe Bloggs"])}
     if long:
         claims["scope"] = " ".join(rng.choice(["read", "write", "admin", "billing", "repo", "user"]) + f":{i}"

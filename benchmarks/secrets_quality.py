@@ -90,7 +90,7 @@ def _texts_of(samples: list[Sample], rng: random.Random, count: int, size: int =
 
 def cost(spans: Spans, texts: list[str], repeats: int = 5) -> dict[str, float]:
     """p50 and p95 over texts of the median microseconds of ``repeats`` scans of each (after a warm-up
-    pass). The median per text leaves out the scheduler's preemptions on a shared CPU (4-5 ms spikes
+    pass). The median per text leaves out the scheduler's preemptions on a shared CPU (spikes
     that land on random texts), which would otherwise make the p95."""
     for text in texts:
         spans(text)

@@ -55,8 +55,8 @@ _LONG_BOUND = re.compile(r"\{(\d+),(\d{3,})\}")
 
 def relax_long_bounds(pattern: str) -> str:
     """``{m,n}`` with n of 100 or more becomes ``{m,}``: RE2 unrolls a counted repeat, so a large
-    bound makes its DFA big and slow (gitleaks' pypi rule cost half a millisecond per text), while the
-    bound only keeps out runs longer than any real key of the format."""
+    bound makes its DFA big and slow (README, "Secrets guard"), while the bound only keeps out runs
+    longer than any real key of the format."""
     return _LONG_BOUND.sub(lambda m: m.group(0) if int(m.group(2)) < 100 else f"{{{m.group(1)},}}", pattern)
 
 
