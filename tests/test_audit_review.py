@@ -146,3 +146,13 @@ def test_reviewed_file_without_policy_exits_2(tmp_path: Path, capsys: pytest.Cap
     capsys.readouterr()
     assert run(["test", str(reviewed)]) == 2
     assert "a reviewed JSONL file is run against --policy PATH" in capsys.readouterr().err
+
+
+def test_an_unreadable_trail_leaves_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trail = _trail(tmp_path / "audit.jsonl")
+    with trail.open("a") as lines:
+        lines.write('{"v": 1, "time": "2026-12-01T10:00:00Z"}\n')
+    out = tmp_path / "review.jsonl"
+    assert run(["review", "--audit", str(trail), "--out", str(out)]) == 2
+    assert f"{trail}:6: missing 'guards'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.jsonl"]

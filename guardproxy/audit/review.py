@@ -10,6 +10,7 @@ written whole, in trail order, so two exports of one trail are identical.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,17 +51,23 @@ def rows_of(record: AuditRecord) -> list[dict[str, Any]]:
 
 
 def write_review(records: Iterable[AuditRecord], out: str | Path) -> ReviewCounts:
-    """Write the review rows of ``records`` to ``out`` (JSONL); the trail is read before the file is
-    opened, so an unreadable trail leaves no half-written file."""
+    """Write the review rows of ``records`` to ``out`` (JSONL). Rows go to a temporary file beside
+    it, renamed over ``out`` only once the whole trail was read: an unreadable trail leaves no
+    half-written file, and a long trail is never held in memory."""
+    out = Path(out)
     counts = ReviewCounts()
-    lines: list[str] = []
-    for record in records:
-        counts.records += 1
-        rows = rows_of(record)
-        counts.exported += bool(rows)
-        for row in rows:
-            counts.rows += 1
-            counts.without_text += row["text"] is None
-            lines.append(json.dumps(row, ensure_ascii=False))
-    Path(out).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as lines:
+            for record in records:
+                counts.records += 1
+                rows = rows_of(record)
+                counts.exported += bool(rows)
+                for row in rows:
+                    counts.rows += 1
+                    counts.without_text += row["text"] is None
+                    lines.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     return counts
