@@ -28,9 +28,6 @@ from re2 import _re2
 
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
-# RE2's memory budget per program (its default is 8 MiB). Its DFA states are built lazily and thrown
-# away when the budget is spent, and a few case-insensitive rules then rebuilt them on every text.
-_MAX_MEM = 64 << 20
 AllowTarget = Literal["secret", "match", "line"]
 
 
@@ -49,7 +46,6 @@ class Program:
     def __init__(self, pattern: str) -> None:
         options = re2.Options()
         options.log_errors = False
-        options.max_mem = _MAX_MEM
         self._program = _re2.RE2(pattern.encode(), options)
         if not self._program.ok():
             raise ValueError(f"RE2 cannot compile {pattern!r}: {self._program.error()!r}")
