@@ -232,3 +232,14 @@ def test_a_trail_the_proxy_wrote_replays_to_the_expected_counts(
                                   "output/promise": {"started": {}, "stopped": {"promise": 1}}}
     same = _replay_json(capsys, "--policy", str(proxy.policy_path), "--audit", str(trail))
     assert same["changed"] == 0 and same["by_guard"] == {}
+
+
+def test_guards_that_cannot_be_built_exit_2(tmp_path: Path, policies: tuple[Path, Path],
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(self: object, policies: object) -> None:
+        raise RuntimeError("model file missing")
+
+    monkeypatch.setattr("guardproxy.engine.Engine.prepare", broken)
+    assert run(["replay", "--policy", str(policies[1]), "--audit", str(_trail(tmp_path / "a.jsonl"))]) == 2
+    assert "the policy's guards cannot be built: RuntimeError: model file missing" in capsys.readouterr().err

@@ -69,7 +69,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _fail("replay", f"a GUARDPROXY_* environment variable is invalid: {exc}")
     engine = Engine(guard_threads=guard_threads)
     try:
-        engine.prepare([item.policy for item in policies.policies])
+        try:
+            engine.prepare([item.policy for item in policies.policies])
+        except Exception as exc:  # a guard that cannot be built: say which, not a traceback
+            return _fail("replay", f"the policy's guards cannot be built: {type(exc).__name__}: {exc}")
         summary = asyncio.run(replay_trail(engine, policies, read_trail(args.audit), args.examples))
     except (RecordError, OSError, UnicodeDecodeError) as exc:
         return _fail("replay", f"the audit trail cannot be read: {exc}")
