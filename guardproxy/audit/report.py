@@ -156,7 +156,7 @@ def _violations(summary: TrailSummary) -> str:
     title = "Violations over time by guard and label"
     how = ("Requests in which a guard entry found something (any action, monitor mode included), per time "
            f"bucket, stacked by entry and label. The {TOP_SERIES} most frequent entry/label pairs are shown; "
-           "the rest are summed as 'other'.")
+           "the rest are summed as 'other'. A request in which two entries or labels fired counts once for each.")
     if not summary.violations or summary.first is None or summary.last is None:
         return _section("violations", title, how, empty_chart(title, "No guard fired in this period."))
     bucket = summary.bucket

@@ -66,7 +66,7 @@ def stacked_columns(title: str, columns: Sequence[str], series: Sequence[str], v
     ticks = nice_ticks(max(totals, default=0))
     scale = plot_h / ticks[-1]
     slot = plot_w / max(len(columns), 1)
-    bar = max(slot * 0.8, 1.0)
+    bar = min(max(slot * 0.8, 1.0), 48.0)
     body = _y_axis(left, top, plot_w, plot_h, ticks, y_title)
     for i in range(len(columns)):
         y = float(top + plot_h)
