@@ -194,7 +194,9 @@ def _span(seconds: int) -> str:
 def _verdict_mix(summary: TrailSummary) -> str:
     title = "Verdict mix"
     how = ("How each request ended (the worse of its stages), then each stage on its own: pass, flagged "
-           "(a finding that changed nothing), redacted, blocked.")
+           "(a finding that changed nothing), redacted, blocked. These are the records in the trail: a policy "
+           "with audit: {sample_passed: below 1} writes only a share of passed requests, so pass is then "
+           "under-counted here.")
     if not summary.records:
         return _section("verdicts", title, how, empty_chart(title, "No request in this period."))
     rows: list[tuple[str, float, str]] = []
