@@ -24,6 +24,7 @@ import argparse
 import json
 import random
 import statistics
+import string
 import sys
 import time
 from collections import defaultdict
@@ -147,10 +148,14 @@ def main() -> None:
     mixed_texts = _texts_of(negatives + positives, rng, 200)
     report: dict[str, object] = {"seed": args.seed, "per_kind": args.per_kind, "positives": len(positives),
                                  "negatives": len(negatives)}
+    # A hostile text: 100,000 characters of `key=<16 random characters>`, a candidate value every 21.
+    dense = [" ".join("key=" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(16))
+                      for _ in range(5_000))]
     for name, spans in guards.items():
         result: dict[str, object] = dict(quality(spans, positives, negatives))
         result["cost_clean_1000"] = cost(spans, clean_texts)
         result["cost_mixed_1000"] = cost(spans, mixed_texts)
+        result["cost_dense_100k"] = cost(spans, dense, repeats=3)
         report[name] = result
     ours, base = report["secrets"], report["baseline"]
     assert isinstance(ours, dict) and isinstance(base, dict)
@@ -165,7 +170,8 @@ def main() -> None:
         assert isinstance(r, dict)
         print(f"{name}: recall {r['overall']['recall']:.3f}, FPR {r['overall']['fpr']:.3f}, "
               f"1,000 chars p50 {r['cost_clean_1000']['p50_us']:.0f} us clean / "
-              f"{r['cost_mixed_1000']['p50_us']:.0f} us mixed (p95 {r['cost_mixed_1000']['p95_us']:.0f} us)")
+              f"{r['cost_mixed_1000']['p50_us']:.0f} us mixed (p95 {r['cost_mixed_1000']['p95_us']:.0f} us); "
+              f"100,000 dense characters {r['cost_dense_100k']['p50_us'] / 1000:.0f} ms")
     if args.misses:
         spans = guards["secrets"]
         missed = [s for s in positives if s.secret and not _covered(s.secret, spans(s.text))]

@@ -14,6 +14,7 @@ finished text a partial reports a secret cut short at its very end.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -33,6 +34,7 @@ from guardproxy.guards.secrets.rules import (
 # Within this many characters of its start, a secret of every format with a distinctive start matches
 # its rule or partial (the stream guard holds back at least this much).
 RECOGNISED_WITHIN = 32
+_LINE_REACH = 1_000
 _FORMAT, _CONTEXT, _GENERIC, _PARTIAL = 0, 1, 2, 3  # which of overlapping candidates wins, first first
 
 
@@ -118,7 +120,7 @@ class SecretsGuard:
         if rule.left_context:
             match_start = widen_left(text, match_start, 0)
         match = text[match_start:match_end]
-        line = text[text.rfind("\n", 0, match_start) + 1 : _line_end(text, match_end)]
+        line = _line(text, match_start, match_end) if rule.needs_line else ""
         if self._global_allow.allows(secret, match, line):
             return None
         if any(allow.allows(secret, match, line) for allow in rule.allow):
@@ -126,16 +128,23 @@ class SecretsGuard:
         return start, end
 
 
-def _line_end(text: str, position: int) -> int:
-    end = text.find("\n", position)
-    return len(text) if end < 0 else end
+def _line(text: str, start: int, end: int) -> str:
+    """The line around a match, at most ``_LINE_REACH`` characters on either side: a text of one long
+    line with thousands of matches must not cost time quadratic in its length."""
+    first = text.rfind("\n", max(0, start - _LINE_REACH), start) + 1 or max(0, start - _LINE_REACH)
+    last = text.find("\n", end, end + _LINE_REACH)
+    return text[first : last if last >= 0 else min(len(text), end + _LINE_REACH)]
 
 
 def _without_overlaps(candidates: list[tuple[int, int, int, str]]) -> list[tuple[int, int, str]]:
     """Specific rules before generic ones before partials, longer before shorter; a candidate that
     overlaps one already kept is dropped."""
+    starts: list[int] = []  # the kept spans, sorted; they never overlap, so their ends are sorted too
     kept: list[tuple[int, int, str]] = []
     for _, start, end, kind in sorted(candidates, key=lambda c: (c[0], c[1] - c[2], c[1])):
-        if all(end <= s or start >= e for s, e, _ in kept):
-            kept.append((start, end, kind))
-    return sorted(kept)
+        at = bisect.bisect_right(starts, start)
+        if (at > 0 and kept[at - 1][1] > start) or (at < len(kept) and kept[at][0] < end):
+            continue
+        starts.insert(at, start)
+        kept.insert(at, (start, end, kind))
+    return kept

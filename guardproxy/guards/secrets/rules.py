@@ -13,6 +13,7 @@ line; stop words inside the secret). A rule runs only on texts that contain one 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import math
@@ -27,7 +28,6 @@ import re2
 from re2 import _re2
 
 _UNANCHORED = _re2.RE2.Anchor.UNANCHORED
-_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
 AllowTarget = Literal["secret", "match", "line"]
 
 
@@ -116,6 +116,10 @@ class Rule:
     partial: Program | None
     allow: tuple[Allowlist, ...]
 
+    @property
+    def needs_line(self) -> bool:
+        return any(allow.target == "line" for allow in self.allow)
+
 
 @dataclass(frozen=True)
 class RuleSet:
@@ -147,15 +151,17 @@ def load_rules() -> RuleSet:
 
 
 class CharOffsets:
-    """Byte offsets into the UTF-8 of ``text`` to character offsets."""
+    """Byte offsets into the UTF-8 of ``text`` to character offsets, in logarithmic time each (a text
+    with thousands of matches must not cost time quadratic in its length)."""
 
     def __init__(self, text: str, data: bytes) -> None:
-        self._data = data if len(data) != len(text) else None
+        self._starts: list[int] | None = None
+        if len(data) != len(text):
+            self._starts = [i for i, byte in enumerate(data) if byte & 0xC0 != 0x80]
+            self._starts.append(len(data))
 
     def __call__(self, offset: int) -> int:
-        if self._data is None:
-            return offset
-        return len(self._data[:offset].translate(None, _CONTINUATION))
+        return offset if self._starts is None else bisect.bisect_left(self._starts, offset)
 
 
 LEFT_CONTEXT_CHARS = 50
