@@ -13,6 +13,11 @@ field of the files in ``../shared/data/`` (user queries, tweets, web and Wikiped
 PII sentences, jailbreak prompts), per file and source; measured only, nothing was tuned on it. It is
 skipped, with a message, when the folder is absent.
 
+``--gitleaks-rules DIR`` checks the guard against examples it was not written for: the literal strings
+in gitleaks' own rule definitions (``cmd/generate/config/rules/*.go`` of a gitleaks checkout, e.g.
+``git --git-dir=<mirror> archive HEAD cmd/generate/config/rules | tar -x -C /tmp/gl``), the true
+positives (``tps``) it must find and the false positives (``fps``) it must not, each kind that fires.
+
 What was tuned on this set: the look-alike classes only (the password rule's length and entropy minimum
 were chosen so that the placeholder and "password" sentences stay clean); the secret formats come from
 gitleaks and detect-secrets and were not changed for it.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import string
 import sys
@@ -129,6 +135,34 @@ def real_fpr(spans: Spans, show: int) -> dict[str, dict[str, float]]:
     return {source: {"texts": len(v), "fpr": statistics.fmean(v)} for source, v in counts.items()}
 
 
+_GO_LIST = r" := (?:append\()?\[\]string\{\n(.*?)\n\t\}"
+_GO_ITEM = re.compile(r'^\t\t(`[^`]*`|"(?:[^"\\]|\\.)*")\s*,\s*(?://.*)?$', re.M)
+
+
+def gitleaks_examples(folder: Path, name: str) -> list[tuple[str, str]]:
+    """(file, text) of each plain string literal in the rules' ``tps`` or ``fps`` lists (generated
+    and concatenated examples are left out: they need Go to run)."""
+    found = []
+    for path in sorted(folder.rglob("*.go")):
+        for block in re.finditer(name + _GO_LIST, path.read_text(), re.S):
+            for item in _GO_ITEM.finditer(block.group(1)):
+                literal = item.group(1)
+                found.append((path.name, literal[1:-1] if literal[0] == "`" else json.loads(literal)))
+    return found
+
+
+def check_gitleaks_examples(spans: Spans, folder: Path) -> dict[str, object]:
+    tps, fps = gitleaks_examples(folder, "tps"), gitleaks_examples(folder, "fps")
+    missed = [(f, t[:80]) for f, t in tps if not spans(t)]
+    flagged = [(f, t[:80], sorted({k for _, _, k in spans(t)})) for f, t in fps if spans(t)]
+    print(f"gitleaks' examples: {len(tps) - len(missed)} of {len(tps)} true positives found, "
+          f"{len(flagged)} of {len(fps)} false positives flagged")
+    for item in missed + flagged:  # type: ignore[operator]
+        print("  ", item)
+    return {"tps": len(tps), "tps_found": len(tps) - len(missed), "fps": len(fps), "fps_flagged": len(flagged),
+            "flagged": flagged, "missed": missed}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=15)
@@ -136,6 +170,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--misses", type=int, default=0, help="print up to N missed secrets and false positives")
     parser.add_argument("--real", action="store_true", help="also the FPR on ../shared/data (see above)")
+    parser.add_argument("--gitleaks-rules", type=Path, help="gitleaks' rule definitions (see above)")
     args = parser.parse_args()
     positives, negatives = generate(args.seed, args.per_kind)
     guards: dict[str, Spans] = {
@@ -191,6 +226,8 @@ def main() -> None:
                 for source, f in figures.items():
                     if name == "secrets":
                         print(f"  {source:70} {f['texts']:6} texts, FPR {f['fpr']:.4f}")
+    if args.gitleaks_rules:
+        report["gitleaks_examples"] = check_gitleaks_examples(guards["secrets"], args.gitleaks_rules)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 

@@ -61,9 +61,10 @@ def relax_long_bounds(pattern: str) -> str:
 
 
 # gitleaks ends most tokens with this boundary, made for source code. In chat a key is as often followed by
-# prose punctuation ("my key is sk_live_... ."), so the converter adds `.,:!?)]}>` to it.
+# prose punctuation ("my key is sk_live_... ."), so the converter also ends a token at a run of `.,:!?)]}>`
+# followed by a space, a quote or the end of the text (not at `.png` or `:8080`).
 CODE_END = r"""(?:[\x60'"\s;]|\\[nr]|$)"""
-PROSE_END = r"""(?:[\x60'"\s;.,:!?)\]}>]|\\[nr]|$)"""
+PROSE_END = r"""(?:[\x60'"\s;]|\\[nr]|$|[.,:!?)\]}>]+(?:[\x60'"\s]|$))"""
 
 
 # gitleaks' generated context rules open with this lazy run, which only widens the match to the left of
