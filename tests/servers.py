@@ -15,7 +15,7 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
-_STARTUP_TIMEOUT_SECONDS = 10.0
+_STARTUP_TIMEOUT_SECONDS = 60.0  # a proxy warms its models first: seconds on a loaded machine
 _SHUTDOWN_TIMEOUT_SECONDS = 5
 
 

@@ -17,16 +17,17 @@ def _kept(decisions: list[Decision], failures: list[GuardFailure] | None = None,
     return evidence
 
 
-def test_every_found_span_is_masked_whatever_its_action_or_mode() -> None:
+def test_values_are_masked_whatever_the_action_or_mode_and_judged_text_stays_readable() -> None:
     decisions = [
         Decision("pii", "pii", "PERSON", 0.85, 0, 5, 19, "redact", "enforce", "<PERSON_1>", True),
-        Decision("pii", "watch", "PHONE_NUMBER", 0.7, 0, 23, 31, "flag", "enforce"),  # flagged only
-        Decision("pii", "trial", "CREDIT_CARD", 0.9, 1, 5, 24, "redact", "monitor"),  # not applied live
+        Decision("pii", "watch", "PHONE_NUMBER", 0.7, 0, 23, 31, "flag", "enforce"),  # a value only flagged
+        Decision("keywords", "trial", "CREDIT_CARD", 0.9, 1, 5, 24, "redact", "monitor"),  # redact, not applied
         Decision("toxicity", "tox", "toxic", 0.6, 0, None, None, "flag", "enforce"),  # a whole-segment flag
+        Decision("keywords", "words", "invoice", 1.0, 0, 42, 49, "block", "enforce"),  # a banned word: kept
     ]
     evidence = _kept(decisions)
     stage = evidence.stages["input"]
-    assert stage.verdict == "redacted"
+    assert stage.verdict == "blocked"
     assert stage.text is not None
     assert [t.text for t in stage.text] == ["Call <PERSON_1> at [PHONE_NUMBER] about the invoice", "card [CREDIT_CARD]"]
     assert [(t.path, t.role) for t in stage.text] == [(["messages", 0, "content"], "user"),

@@ -64,7 +64,7 @@ def test_a_redacted_request_is_recorded_without_its_raw_values(audited: tuple[Ru
     assert record.text is not None
     [sent] = record.text["input"]
     assert (sent.path, sent.role) == (["messages", 0, "content"], "user")
-    assert sent.text == "Hi, I am <PERSON_1>, my email is <EMAIL_ADDRESS_1>, about the [invoice]."
+    assert sent.text == "Hi, I am <PERSON_1>, my email is <EMAIL_ADDRESS_1>, about the invoice."  # flagged: readable
     # The answer before restoring: the placeholders the model was sent, and the flagged word it repeated.
     assert record.text["output"][0].text == (
         "You said: Hi, I am <PERSON_1>, my email is <EMAIL_ADDRESS_1>, about the invoice.")
@@ -83,7 +83,7 @@ def test_blocked_flagged_and_streamed_requests_are_recorded(audited: tuple[Runni
     assert text == "Write to <EMAIL_ADDRESS> today."
     blocked, streamed = _records(trail, 2)
     assert (blocked.verdict, blocked.status, blocked.stages) == ("blocked", 400, {"input": "blocked"})
-    assert blocked.text is not None and blocked.text["input"][0].text == "tell me of [project zanzibar]"
+    assert blocked.text is not None and blocked.text["input"][0].text == "tell me of Project Zanzibar"
     assert streamed.verdict == "redacted" and streamed.stages == {"input": "flagged", "output": "redacted"}
     out = next(g for g in streamed.guards if g.name == "out_pii")
     assert out.labels == ["EMAIL_ADDRESS"] and out.runs >= 1

@@ -2,9 +2,13 @@
 
 Held in memory only until the request's record is written (and its shadow has run): the raw
 segments are kept only for the shadow, and never leave the process. The text the trail may
-keep is built here, at once, with every span a guard found masked, whatever its action or
-mode: a value a guard only flagged, or found in monitor mode, is never written either.
+keep is built here, at once. Masked in it: every span an entry with ``action: redact`` found,
+in any mode, and every value the PII and secrets guards found, whatever the action or mode (a
+personal value only flagged, or found in monitor mode, is never written either). What other
+guards flagged or blocked (a toxic sentence, an injection, a banned phrase) stays readable, so
+a reviewer can judge the decision and a replay can run on it.
 """
+
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from guardproxy.engine import Decision, GuardFailure, Verdict, verdict_of
 from guardproxy.engine.redaction import Redaction, redact_spans
 from guardproxy.guards import Segment
 from guardproxy.policy import Policy
+
+VALUE_GUARDS = frozenset({"pii", "secrets"})  # guards whose findings are values to keep out of the trail
 
 
 @dataclass(slots=True)
@@ -64,8 +70,8 @@ class RequestEvidence:
 
 def _masked(segments: Sequence[Segment], decisions: Sequence[Decision],
             failures: Sequence[GuardFailure]) -> list[TextRecord] | None:
-    """Each segment with every found span masked; None when any guard of the stage failed (what
-    it would have found was never found, so no text of the stage can be trusted to be clean)."""
+    """Each segment with the values it must not keep masked; None when any guard of the stage failed
+    (what it would have found was never found, so no text of the stage can be trusted to be clean)."""
     if failures:
         return None
     spans: dict[int, list[Redaction]] = {}
@@ -73,9 +79,11 @@ def _masked(segments: Sequence[Segment], decisions: Sequence[Decision],
     for d in decisions:
         if not 0 <= d.segment < len(segments):
             continue
+        if d.action != "redact" and d.guard not in VALUE_GUARDS:
+            continue
         if d.start is not None and d.end is not None:
             spans.setdefault(d.segment, []).append(Redaction(d.start, d.end, d.replacement or f"[{d.label}]"))
-        elif d.action == "redact":
+        else:
             whole[d.segment] = d.replacement or f"[{d.label}]"
     records = []
     for index, segment in enumerate(segments):
