@@ -83,7 +83,9 @@ def test_look_alikes_are_not_secrets(lookalike: str) -> None:
 def test_placeholders_and_ordinary_sentences_are_not_secrets() -> None:
     for text in ["password: <your password>", "API_KEY=YOUR_API_KEY", "token: ${GITHUB_TOKEN}",
                  "Reset your password from the settings page.", "Each token costs a fraction of a cent.",
-                 "The commit 3f786850e387550fdab836ed7e6dc881de23001b fixed it.", "version: 1.2.3-rc.1+build.5"]:
+                 "The commit 3f786850e387550fdab836ed7e6dc881de23001b fixed it.", "version: 1.2.3-rc.1+build.5",
+                 "password_reset_url: https://example.com/account/reset", "password_hash: sha256",
+                 "PASSWORD_HASHERS = django.contrib.auth.hashers.PBKDF2PasswordHasher", "pwd: /home/ana/app"]:
         assert GUARD.spans(text) == [], text
 
 

@@ -99,7 +99,7 @@ def _allowlists(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue  # holds only for some files or commits: never here
         regexes, stopwords = allow.get("regexes", []), [w.lower() for w in allow.get("stopwords", [])]
         if regexes or stopwords:
-            kept.append({"target": allow.get("regexTarget", "secret"), "regexes": regexes,
+            kept.append({"target": allow.get("regexTarget", allow.get("target", "secret")), "regexes": regexes,
                          "stopwords": sorted(set(stopwords))})
     return kept
 
