@@ -3,7 +3,8 @@
 A task per source: OLID tweets, ETHOS comments and ToxiGen statements (``toxicity_dev.jsonl``) and
 HateCheck's functional tests (``toxicity_hatecheck.jsonl``). A row's score is the guard's own: its
 highest sentence-window score with the default config (profanity model plus implicit head), as
-``ToxicityGuard.scan`` reports it with the threshold at 0.
+``ToxicityGuard.scan`` reports it with the threshold at 0. ``bench`` makes the same plugin for another
+config (``toxicity_encoder_guard_loso.py`` runs it with ``detector: encoder``).
 
 HateCheck's hard negatives are a policy decision (issue 14): counter-speech (functionalities
 ``counter_*``) and reclaimed slurs (``slur_reclaimed_nh``) stay in its figures, as the data labels
@@ -46,11 +47,21 @@ def guard_scores(texts: Sequence[str], config: ToxicityConfig) -> FloatArray:
     return scores
 
 
-def build_tasks(paths: Sequence[Path], cache: ScoreCache) -> list[Task]:
+def bench(config: ToxicityConfig, notes: tuple[str, ...]) -> GuardBench:
+    """The toxicity plugin for the guard with ``config`` (``BENCH``: the default one)."""
+
+    def build_tasks(paths: Sequence[Path], cache: ScoreCache) -> list[Task]:
+        return _tasks(paths, cache, config)
+
+    data = (SHARED_DATA / "toxicity_dev.jsonl", SHARED_DATA / "toxicity_hatecheck.jsonl")
+    return GuardBench(guard="toxicity", data=data, stock_threshold=config.effective_threshold(), grid=GRID,
+                      build_tasks=build_tasks, notes=notes)
+
+
+def _tasks(paths: Sequence[Path], cache: ScoreCache, config: ToxicityConfig) -> list[Task]:
     rows = [json.loads(line) for path in paths for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
     texts = [row["text"] for row in rows]
-    config = ToxicityConfig()
     key = {"guard": "toxicity", "code": code_digest(CODE), "config": config.model_dump(), "texts": texts_digest(texts)}
     scores = cache.get(key, lambda: guard_scores(texts, config))
     sources = np.array([SHORT_NAMES.get(name, name) for name in (source_name(r["meta"]["source"]) for r in rows)])
@@ -68,13 +79,8 @@ def build_tasks(paths: Sequence[Path], cache: ScoreCache) -> list[Task]:
     return tasks
 
 
-BENCH = GuardBench(
-    guard="toxicity",
-    data=(SHARED_DATA / "toxicity_dev.jsonl", SHARED_DATA / "toxicity_hatecheck.jsonl"),
-    stock_threshold=ToxicityConfig().effective_threshold(),
-    grid=tuple(round(0.05 + 0.01 * i, 2) for i in range(91)),
-    build_tasks=build_tasks,
-    notes=("ToxiGen is in-sample for the implicit head (it was trained on those rows). HateCheck's hard "
-           "negatives (counter-speech, reclaimed slurs) count as non-toxic in its figures, as the data labels them; "
-           "their FPR is shown apart.",),
-)
+GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(91))
+BENCH = bench(ToxicityConfig(), notes=(
+    "ToxiGen is in-sample for the implicit head (it was trained on those rows). HateCheck's hard "
+    "negatives (counter-speech, reclaimed slurs) count as non-toxic in its figures, as the data labels them; "
+    "their FPR is shown apart.",))
