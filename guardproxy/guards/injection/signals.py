@@ -23,8 +23,9 @@ import numpy.typing as npt
 _I = re.IGNORECASE
 _GAP = r"(?:[\w'-]+\s+){0,4}?"  # up to four words between the parts of a phrase
 
+_NOT = r"(?<!\bnot )(?<!n't )(?<!\bnever )(?<!\bnicht )"  # "don't ignore the previous instructions" is advice
 _OVERRIDE = re.compile(
-    r"\b(?:ignore|disregard|forget|skip|override|bypass|abandon|drop)\s+" + _GAP
+    _NOT + r"\b(?:ignore|disregard|forget|skip|override|bypass|abandon|drop)\s+" + _GAP
     + r"(?:previous|prior|preceding|above|earlier|former|initial|original|system|all|any|your|those|these)\s+"
     + _GAP + r"(?:instructions?|prompts?|rules|directions|guidelines|commands?|context|tasks?|thoughts|orders)\b"
     r"|\bnew\s+(?:instructions?|task|rules|directive)\s*[:!]"
