@@ -2,8 +2,9 @@
 
 Its weights are data, not code: ``data/combiner.json`` holds the feature names,
 coefficients, intercept and where they came from (refit with
-``python training/grounding_fit.py``). Features are used raw (each in
-[0, 1]), so a coefficient reads directly as "how much this signal moves the log-odds".
+``python training/grounding_fit.py``). The file names the signals it reads, some or all of
+``signals.FEATURES``. Features are used raw (each in [0, 1]), so a coefficient reads directly as "how much
+this signal moves the log-odds".
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def load_combiner(path: Path = COMBINER_PATH) -> Combiner:
         names, weights, intercept = body["features"], body["coefficients"], float(body["intercept"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CombinerFileError(f"{path}: not a combiner file: {exc}") from None
-    if list(names) != list(FEATURES) or len(weights) != len(names):
-        raise CombinerFileError(f"{path}: features {names} do not match the signals {list(FEATURES)}; refit it with "
-                                "python training/grounding_fit.py")
+    if not set(names) <= set(FEATURES) or len(set(names)) != len(names) or len(weights) != len(names):
+        raise CombinerFileError(f"{path}: features {names} are not among the signals {list(FEATURES)}; refit it "
+                                "with python training/grounding_fit.py")
     return Combiner({name: float(w) for name, w in zip(names, weights, strict=True)}, intercept)

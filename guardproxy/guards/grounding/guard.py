@@ -28,6 +28,7 @@ from guardproxy.guards.grounding.claims import Claim, split_claims
 from guardproxy.guards.grounding.combiner import Combiner, load_combiner
 from guardproxy.guards.grounding.config import GroundingConfig
 from guardproxy.guards.grounding.judge import judge_request, parse_judgement
+from guardproxy.guards.grounding.nli import load_head
 from guardproxy.guards.grounding.signals import SignalExtractor
 from guardproxy.guards.grounding.sources import context_passages
 
@@ -59,12 +60,13 @@ class GroundingGuard:
 
                 nlp = shared_nlp_engine("ner", self.config.language).nlp[self.config.language]  # type: ignore[attr-defined]
                 encoder = CachedEncoder(shared_encoder(), self.config.cache_size)
-                self._extractor = SignalExtractor(nlp, encoder, min(self.config.cache_size, 256))
+                self._extractor = SignalExtractor(nlp, encoder, min(self.config.cache_size, 256), load_head())
                 self._combiner = load_combiner()
             return self._extractor, self._combiner
 
     def warm(self) -> None:
-        """Load spaCy, MiniLM and the combiner, and run them once, so the first request pays nothing."""
+        """Load spaCy, MiniLM, the entailment head and the combiner, and run them once: the first request pays
+        nothing."""
         if self.config.method == "signals":
             extractor, _ = self._models()
             extractor.signals(["Warm up."], extractor.context_index(["Warm up the models."]))

@@ -22,6 +22,9 @@ joined back into one document.
   entities, dates and quantities found by spaCy) absent from the context;
   ``facts_missing_count`` counts them (capped at ``MAX_FACTS_COUNTED``, scaled to [0, 1]).
 - ``semantic_support``: the best cosine between the claim and any context sentence (all-MiniLM-L6-v2).
+- ``entailment_support``: the entailment head's (``nli``) best P(supported) over the ``NLI_CANDIDATES``
+  context sentences closest to the claim by cosine: a paraphrase that keeps the facts scores high, a
+  sentence on the same topic that changes a number or negates it scores low.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from guardproxy.embeddings import CachedEncoder, Vectors
+from guardproxy.guards.grounding.nli import EntailmentHead, Words, pair_features, word_checks, words_of
 from guardproxy.guards.sentences import PIECE_CHARS, text_pieces
 from guardproxy.guards.spacy_docs import SPACY_LOCK
 
@@ -46,7 +51,7 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc, Span, Token
 
 FEATURES = ("lexical_missing", "bigram_missing", "window_missing", "facts_missing", "facts_missing_count",
-            "semantic_support")
+            "semantic_support", "entailment_support")
 
 # Entity types whose words are facts a grounded answer must not invent.
 FACT_ENTITIES = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "WORK_OF_ART", "PRODUCT", "LAW",
@@ -55,6 +60,7 @@ FACT_ENTITIES = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT"
 MAX_CONTEXT_SENTENCES = 128
 WINDOW_SENTENCES = 3
 MAX_FACTS_COUNTED = 4
+NLI_CANDIDATES = 3
 _DIGITS = re.compile(r"\d")
 
 
@@ -77,12 +83,13 @@ def _forms(token: Token) -> set[str]:
 @dataclass(frozen=True, slots=True)
 class ContextIndex:
     """What a claim is compared with: the context's word forms (with a bit mask of the sentences each occurs in),
-    content-lemma pairs and sentence vectors."""
+    content-lemma pairs, and the vectors and words of its sentences (or groups of sentences, row for row)."""
 
     forms: frozenset[str]
     sentence_masks: dict[str, int]
     pairs: frozenset[tuple[str, str]]
     vectors: Vectors
+    sentence_words: tuple[Words, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,7 @@ class ClaimSignals:
     facts_missing: float
     facts_missing_count: float
     semantic_support: float
+    entailment_support: float
 
     def as_features(self) -> dict[str, float]:
         return {name: float(getattr(self, name)) for name in FEATURES}
@@ -131,8 +139,9 @@ def _fact_tokens(span: Span | Doc) -> list[Token]:
 class SignalExtractor:
     """Computes ``ClaimSignals``. Thread-safe: spaCy's ``pipe`` and the encoder are, and the LRU is locked."""
 
-    def __init__(self, nlp: Language, encoder: CachedEncoder, cache_size: int) -> None:
+    def __init__(self, nlp: Language, encoder: CachedEncoder, cache_size: int, head: EntailmentHead) -> None:
         self._nlp = nlp
+        self._head = head
         self._encoder = encoder
         self._cache_size = cache_size
         self._contexts: OrderedDict[bytes, ContextIndex] = OrderedDict()
@@ -156,8 +165,9 @@ class SignalExtractor:
                         sentence_masks[form] = sentence_masks.get(form, 0) | 1 << count
                 pairs.update(_pairs(_content_lemmas(sentence)))
                 count += 1
-        index = ContextIndex(frozenset(sentence_masks), sentence_masks,
-                             frozenset(pairs), self._encoder.encode(_sentence_texts(docs)))
+        sentences = _sentence_texts(docs)
+        index = ContextIndex(frozenset(sentence_masks), sentence_masks, frozenset(pairs),
+                             self._encoder.encode(sentences), tuple(words_of(s) for s in sentences))
         if self._cache_size:
             with self._lock:
                 self._contexts[key] = index
@@ -171,11 +181,23 @@ class SignalExtractor:
             return []
         vectors = self._encoder.encode(claims)
         if len(context.vectors):
-            semantic = (vectors @ context.vectors.T).max(axis=1)
+            cosines = vectors @ context.vectors.T
+            semantic, entailment = cosines.max(axis=1), self._entailment(claims, vectors, cosines, context)
         else:
-            semantic = np.zeros(len(claims), dtype=np.float32)
-        return [self._claim_signals(doc, context, float(best))
-                for doc, best in zip(self._docs(claims), semantic, strict=True)]
+            semantic = entailment = np.zeros(len(claims), dtype=np.float32)
+        return [self._claim_signals(doc, context, float(best), float(entailed))
+                for doc, best, entailed in zip(self._docs(claims), semantic, entailment, strict=True)]
+
+    def _entailment(self, claims: Sequence[str], vectors: Vectors, cosines: Vectors,
+                    context: ContextIndex) -> npt.NDArray[np.float64]:
+        """Each claim's best P(supported) over its ``NLI_CANDIDATES`` closest context sentences."""
+        take = min(NLI_CANDIDATES, cosines.shape[1])
+        nearest = np.argsort(-cosines, axis=1, kind="stable")[:, :take]
+        checks = np.array([word_checks(words_of(claim), context.sentence_words[j], float(cosines[i, j]))
+                           for i, claim in enumerate(claims) for j in nearest[i]], dtype=np.float32)
+        features = pair_features(np.repeat(vectors, take, axis=0), context.vectors[nearest.ravel()], checks)
+        best: npt.NDArray[np.float64] = self._head.probability(features).reshape(len(claims), take).max(axis=1)
+        return best
 
     def _docs(self, texts: Sequence[str]) -> list[Doc]:
         """One analysed ``Doc`` per text; a text past ``PIECE_CHARS`` is analysed in pieces and joined, its text
@@ -192,7 +214,7 @@ class SignalExtractor:
         return docs
 
     @staticmethod
-    def _claim_signals(doc: Doc, context: ContextIndex, semantic: float) -> ClaimSignals:
+    def _claim_signals(doc: Doc, context: ContextIndex, semantic: float, entailment: float) -> ClaimSignals:
         content = [t for t in doc if _is_content(t)]
         missing = [t for t in content if not _forms(t) & context.forms]
         lexical = len(missing) / len(content) if content else 0.0
@@ -203,7 +225,8 @@ class SignalExtractor:
         facts_missing = len(absent) / len(facts) if facts else 0.0
         facts_count = min(len(absent), MAX_FACTS_COUNTED) / MAX_FACTS_COUNTED
         window = _window_missing(content, context) if content else 0.0
-        return ClaimSignals(lexical, bigram, window, facts_missing, facts_count, max(0.0, min(1.0, semantic)))
+        return ClaimSignals(lexical, bigram, window, facts_missing, facts_count, max(0.0, min(1.0, semantic)),
+                            entailment)
 
 
 def _window_missing(content: Sequence[Token], context: ContextIndex) -> float:
