@@ -97,15 +97,6 @@ def fit(table: Table, c: float = REGULARISATION_C) -> Model:
     return Model(np.asarray(model.coef_[0], dtype=np.float64), float(model.intercept_[0]))
 
 
-def document_scores(model: Model, table: Table) -> tuple[npt.NDArray[np.int64], Floats]:
-    """(document ids, each document's highest window score)."""
-    scores = model.probabilities(table.features)
-    ids, inverse = np.unique(table.group, return_inverse=True)
-    best = np.full(len(ids), -1.0)
-    np.maximum.at(best, inverse, scores)
-    return ids, best
-
-
 def out_of_fold(table: Table, windowed: bool) -> tuple[Table, Floats]:
     """Each row's (or, ``windowed``, each document's) score from a fit that did not see it."""
     folds = table.group % FOLDS if windowed else np.arange(len(table.group)) % FOLDS
