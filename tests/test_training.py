@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "guardproxy"
-SCRIPTS = ["toxicity_head.py", "profanity_export.py", "grounding_fit.py"]
+SCRIPTS = ["toxicity_head.py", "profanity_export.py", "grounding_fit.py", "injection_head.py"]
 TRAINING_ONLY = ("sklearn", "profanity_check")
 
 
