@@ -82,11 +82,37 @@ class HeadWeights:
                  metadata=np.str_(json.dumps(self.metadata, sort_keys=True)))
 
 
+class SharedEncodes:
+    """A vector cache that computes a list of windows once when several scans ask for the same list at
+    the same time: a policy's block and flag entries scan the same segments in parallel pool threads,
+    and with a plain cache both would miss and both would run the encoder."""
+
+    def __init__(self, encoder: CachedEncoder) -> None:
+        self._encoder = encoder
+        self._lock = threading.Lock()
+        self._running: dict[tuple[str, ...], threading.Event] = {}
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        key = tuple(texts)
+        with self._lock:
+            running = self._running.get(key)
+            if running is None:
+                self._running[key] = threading.Event()
+        if running is not None:
+            running.wait()
+            return self._encoder.encode(texts)  # from the cache, unless it is off or the first scan failed
+        try:
+            return self._encoder.encode(texts)
+        finally:
+            with self._lock:
+                self._running.pop(key).set()
+
+
 @functools.cache
-def _shared_cache(size: int) -> CachedEncoder:
-    """One vector cache per size for every injection guard of the process: a policy's block and flag
-    entries (same texts, different thresholds) embed each window once."""
-    return CachedEncoder(shared_encoder(), size)
+def _shared_cache(size: int) -> SharedEncodes:
+    """One vector cache per size for every injection guard of the process, so that a policy's block
+    and flag entries (same texts, different thresholds) embed each window once."""
+    return SharedEncodes(CachedEncoder(shared_encoder(), size))
 
 
 class InjectionHead:
@@ -94,10 +120,10 @@ class InjectionHead:
 
     def __init__(self, cache_size: int) -> None:
         self._cache_size = cache_size
-        self._state: tuple[HeadWeights, CachedEncoder] | None = None
+        self._state: tuple[HeadWeights, SharedEncodes] | None = None
         self._lock = threading.Lock()
 
-    def _loaded(self) -> tuple[HeadWeights, CachedEncoder]:
+    def _loaded(self) -> tuple[HeadWeights, SharedEncodes]:
         with self._lock:
             if self._state is None:
                 self._state = (HeadWeights.load(), _shared_cache(self._cache_size))
