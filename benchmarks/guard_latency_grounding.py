@@ -1,12 +1,12 @@
-"""What ``guard: grounding`` (method: signals) costs per answer: a 300-character answer checked
-against a 1,000-character context.
+"""What ``guard: grounding`` (method: signals) costs per answer: a 300-character answer (about three
+sentences) checked against a 1,000-character context (``--context-chars`` for another size).
 
 ``fresh``: every run has a context the guard has not seen (spaCy and MiniLM run on the whole
 context: the first answer of a conversation). ``cached``: the same context with a new answer every
 run (the context analysis is reused: a later answer, or several segments, on the same documents).
 Texts are generated from a fixed vocabulary, so runs are comparable across machines.
 
-    .venv/bin/python benchmarks/guard_latency_grounding.py [--runs 200]
+    .venv/bin/python benchmarks/guard_latency_grounding.py [--runs 200] [--context-chars 1000]
 """
 
 from __future__ import annotations
@@ -44,23 +44,25 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--context-chars", type=int, default=1000)
     args = parser.parse_args()
     guard = GroundingGuard(GroundingConfig())
     guard.warm()
     generator = random.Random(1)
-    shared_context = text_of(generator, 1000)
+    chars = args.context_chars
+    shared_context = text_of(generator, chars)
     print("| case | context chars | answer chars | p50 ms | p95 ms |")
     print("|---|---:|---:|---:|---:|")
     for case in ("fresh", "cached"):
         timings = []
         for _ in range(args.runs):
-            context = text_of(generator, 1000) if case == "fresh" else shared_context
+            context = text_of(generator, chars) if case == "fresh" else shared_context
             answer = text_of(generator, 300)
             started = time.perf_counter()
             guard.scan([Segment(answer, ("choices", 0, "message", "content"), "assistant")],
                        GuardContext("output", documents=(context,)))
             timings.append((time.perf_counter() - started) * 1000)
-        print(f"| {case} | 1000 | 300 | {percentile(timings, 0.5):.1f} | {percentile(timings, 0.95):.1f} |")
+        print(f"| {case} | {chars} | 300 | {percentile(timings, 0.5):.1f} | {percentile(timings, 0.95):.1f} |")
 
 
 if __name__ == "__main__":

@@ -60,13 +60,15 @@ class GroundingGuard:
 
                 nlp = shared_nlp_engine("ner", self.config.language).nlp[self.config.language]  # type: ignore[attr-defined]
                 encoder = CachedEncoder(shared_encoder(), self.config.cache_size)
-                self._extractor = SignalExtractor(nlp, encoder, min(self.config.cache_size, 256), load_head())
-                self._combiner = load_combiner()
+                combiner = load_combiner()
+                head = load_head() if "entailment_support" in combiner.coefficients else None
+                self._extractor = SignalExtractor(nlp, encoder, min(self.config.cache_size, 256), head)
+                self._combiner = combiner
             return self._extractor, self._combiner
 
     def warm(self) -> None:
-        """Load spaCy, MiniLM, the entailment head and the combiner, and run them once: the first request pays
-        nothing."""
+        """Load spaCy, MiniLM, the combiner (and the entailment head if it reads it), and run them once: the first
+        request pays nothing."""
         if self.config.method == "signals":
             extractor, _ = self._models()
             extractor.signals(["Warm up."], extractor.context_index(["Warm up the models."]))

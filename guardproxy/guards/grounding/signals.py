@@ -24,7 +24,8 @@ joined back into one document.
 - ``semantic_support``: the best cosine between the claim and any context sentence (all-MiniLM-L6-v2).
 - ``entailment_support``: the entailment head's (``nli``) best P(supported) over the ``NLI_CANDIDATES``
   context sentences closest to the claim by cosine: a paraphrase that keeps the facts scores high, a
-  sentence on the same topic that changes a number or negates it scores low.
+  sentence on the same topic that changes a number or negates it scores low. Computed only when the
+  extractor is given a head (the guard gives it one when its combiner reads this signal); 0 otherwise.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def _forms(token: Token) -> set[str]:
 @dataclass(frozen=True, slots=True)
 class ContextIndex:
     """What a claim is compared with: the context's word forms (with a bit mask of the sentences each occurs in),
-    content-lemma pairs, and the vectors and words of its sentences (or groups of sentences, row for row)."""
+    content-lemma pairs, and the vectors and (with an entailment head) the words of its sentences, or groups of
+    sentences, row for row."""
 
     forms: frozenset[str]
     sentence_masks: dict[str, int]
@@ -139,7 +141,8 @@ def _fact_tokens(span: Span | Doc) -> list[Token]:
 class SignalExtractor:
     """Computes ``ClaimSignals``. Thread-safe: spaCy's ``pipe`` and the encoder are, and the LRU is locked."""
 
-    def __init__(self, nlp: Language, encoder: CachedEncoder, cache_size: int, head: EntailmentHead) -> None:
+    def __init__(self, nlp: Language, encoder: CachedEncoder, cache_size: int,
+                 head: EntailmentHead | None = None) -> None:
         self._nlp = nlp
         self._head = head
         self._encoder = encoder
@@ -167,7 +170,8 @@ class SignalExtractor:
                 count += 1
         sentences = _sentence_texts(docs)
         index = ContextIndex(frozenset(sentence_masks), sentence_masks, frozenset(pairs),
-                             self._encoder.encode(sentences), tuple(words_of(s) for s in sentences))
+                             self._encoder.encode(sentences),
+                             tuple(words_of(s) for s in sentences) if self._head is not None else ())
         if self._cache_size:
             with self._lock:
                 self._contexts[key] = index
@@ -182,13 +186,16 @@ class SignalExtractor:
         vectors = self._encoder.encode(claims)
         if len(context.vectors):
             cosines = vectors @ context.vectors.T
-            semantic, entailment = cosines.max(axis=1), self._entailment(claims, vectors, cosines, context)
+            semantic = cosines.max(axis=1)
+            entailment = (self._entailment(self._head, claims, vectors, cosines, context) if self._head is not None
+                          else np.zeros(len(claims), dtype=np.float32))
         else:
             semantic = entailment = np.zeros(len(claims), dtype=np.float32)
         return [self._claim_signals(doc, context, float(best), float(entailed))
                 for doc, best, entailed in zip(self._docs(claims), semantic, entailment, strict=True)]
 
-    def _entailment(self, claims: Sequence[str], vectors: Vectors, cosines: Vectors,
+    @staticmethod
+    def _entailment(head: EntailmentHead, claims: Sequence[str], vectors: Vectors, cosines: Vectors,
                     context: ContextIndex) -> npt.NDArray[np.float64]:
         """Each claim's best P(supported) over its ``NLI_CANDIDATES`` closest context sentences."""
         take = min(NLI_CANDIDATES, cosines.shape[1])
@@ -196,7 +203,7 @@ class SignalExtractor:
         checks = np.array([word_checks(words_of(claim), context.sentence_words[j], float(cosines[i, j]))
                            for i, claim in enumerate(claims) for j in nearest[i]], dtype=np.float32)
         features = pair_features(np.repeat(vectors, take, axis=0), context.vectors[nearest.ravel()], checks)
-        best: npt.NDArray[np.float64] = self._head.probability(features).reshape(len(claims), take).max(axis=1)
+        best: npt.NDArray[np.float64] = head.probability(features).reshape(len(claims), take).max(axis=1)
         return best
 
     def _docs(self, texts: Sequence[str]) -> list[Doc]:
