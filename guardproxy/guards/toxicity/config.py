@@ -3,6 +3,8 @@
 The default thresholds were picked on the measured dev data (see
 ``benchmarks/toxicity_quality.py``): the highest F1 whose false-positive rate
 stays at or below 0.15 on OLID + ETHOS, which the shipped models never saw.
+The encoder's was chosen without OLID and ETHOS, on ToxiGen rows scored by a
+model trained without them (``benchmarks/toxicity_encoder_loso.py``).
 """
 
 from __future__ import annotations
