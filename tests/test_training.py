@@ -11,7 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "guardproxy"
-SCRIPTS = ["toxicity_head.py", "profanity_export.py", "grounding_fit.py", "injection_head.py"]
+SCRIPTS = ["toxicity_head.py", "profanity_export.py", "grounding_fit.py", "grounding_nli_fit.py", "injection_head.py",
+           "secrets_rules.py"]
 TRAINING_ONLY = ("sklearn", "profanity_check")
 
 
