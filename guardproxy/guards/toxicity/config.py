@@ -21,7 +21,7 @@ Detector = Literal["profanity", "moderation", "encoder"]
 DEFAULT_THRESHOLD_PROFANITY = 0.375
 DEFAULT_THRESHOLD_COMBINED = 0.5
 DEFAULT_THRESHOLD_MODERATION = 0.5
-DEFAULT_THRESHOLD_ENCODER = 0.41  # best F1 on held-out ToxiGen at FPR <= 0.10 (benchmarks/toxicity_encoder_loso.py)
+DEFAULT_THRESHOLD_ENCODER = 0.42  # best F1 on held-out ToxiGen at FPR <= 0.10 (benchmarks/toxicity_encoder_loso.py)
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
 WINDOW_CHARS = 200
 
