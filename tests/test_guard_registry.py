@@ -112,7 +112,8 @@ def test_a_guard_found_through_an_entry_point(monkeypatch: pytest.MonkeyPatch) -
     assert found["shouting"] is ShoutingGuard
     policy = parse_policy(POLICY, "p.yaml", guard_types=found)
     assert policy.chains["default"].input[0].settings == ShoutingConfig(min_letters=4, ignore="NASA")
-    with pytest.raises(PolicyError, match="unknown guard 'shouting'; known guards: grounding, injection, keywords, pii"):
+    with pytest.raises(PolicyError,
+                       match="unknown guard 'shouting'; known guards: grounding, injection, keywords, pii"):
         parse_policy(POLICY, "p.yaml")  # the process's registry has no such entry point
 
 
