@@ -40,6 +40,13 @@ def test_a_record_reads_back_as_written_with_the_version_first() -> None:
     assert parse_record(line) == record
 
 
+def test_a_record_without_a_sampling_rate_was_written_at_one() -> None:
+    body = json.loads(sample_record().to_json())
+    assert body["sample_passed"] == 1.0
+    del body["sample_passed"]
+    assert parse_record(json.dumps(body)).sample_passed == 1.0
+
+
 def test_keys_a_later_writer_adds_are_kept() -> None:
     body = json.loads(sample_record().to_json())
     body["later_field"] = {"x": 1}
@@ -56,6 +63,7 @@ def test_keys_a_later_writer_adds_are_kept() -> None:
     ({"stages": {"middle": "pass"}}, "'stages' must map"),
     ({"text": {"input": [{"path": ["m"], "text": 3}]}}, "'text' has the wrong type"),
     ({"client_key": 7}, "'client_key' must be a string"),
+    ({"sample_passed": 1.5}, "'sample_passed' must be a number from 0 to 1"),
 ])
 def test_a_line_that_is_not_a_record_is_refused_with_where_and_why(change: dict[str, object], problem: str) -> None:
     body = {**json.loads(sample_record().to_json()), **change}

@@ -202,3 +202,17 @@ def test_headless_chromium_renders_the_page(tmp_path: Path) -> None:
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (width, height) == (1050, 1400)
     assert len(png) > 30_000  # charts drawn, not a blank page (a blank PNG of this size is a few KB)
+
+
+def test_a_sampled_passed_record_counts_for_the_requests_it_stands_for() -> None:
+    from dataclasses import replace
+
+    from guardproxy.audit.report import TrailSummary
+
+    summary = TrailSummary(bucket=3600)
+    for index in range(3):  # written at sample_passed 0.1: each stands for ten passed requests
+        summary.add(replace(record(f"p{index}", "pass", {"input": "pass"}), sample_passed=0.1))
+    summary.add(replace(record("b", "blocked", {"input": "blocked", "output": "pass"}), sample_passed=0.1))
+    assert summary.verdicts == {"pass": 30, "blocked": 1}
+    assert summary.stage_verdicts["input"] == {"pass": 30, "blocked": 1}
+    assert summary.stage_verdicts["output"] == {"pass": 1}  # a written blocked record is not a sample

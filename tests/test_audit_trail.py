@@ -100,6 +100,7 @@ def test_passed_requests_are_sampled(start_proxy: Callable[..., RunningProxy], t
         client.chat.completions.create(model="demo", messages=[{"role": "user", "content": content}])
     [record] = _records(trail, 1)
     assert record.verdict == "flagged" and record.text is None  # text: none is the default
+    assert record.sample_passed == 0.0
     assert wait_until(lambda: "guardproxy_audit_records_total 1.0" in _metrics(proxy))
 
 

@@ -90,4 +90,4 @@ def build_record(finished: Finished, shadow: ShadowRecord | None = None) -> Audi
         policy=choice.policy.name, policy_version=version, chain=choice.chain_name, status=report.status,
         verdict=report.verdict or "pass", stages={stage: kept.verdict for stage, kept in evidence.stages.items()},
         duration_ms=round((report.ended - report.started) * 1000, 3), guards=_live_guards(finished),
-        text=text, shadow=shadow)
+        text=text, shadow=shadow, sample_passed=choice.policy.audit.sample_passed)

@@ -91,6 +91,7 @@ class AuditRecord:
     guards: list[GuardRecord]
     text: dict[str, list[TextRecord]] | None = None
     shadow: ShadowRecord | None = None
+    sample_passed: float = 1.0  # the policy's rate for passed requests: a passed record stands for 1/rate
     v: int = VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # keys a later minor writer added, kept on re-write
 
@@ -201,7 +202,13 @@ def _shadow(body: Any, where: str) -> ShadowRecord | None:
 
 
 _KNOWN = {"v", "time", "request_id", "trace_id", "api", "path", "model", "client_key", "policy", "policy_version",
-          "chain", "status", "verdict", "stages", "duration_ms", "guards", "text", "shadow"}
+          "chain", "status", "verdict", "stages", "duration_ms", "guards", "text", "shadow", "sample_passed"}
+
+
+def _rate(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise RecordError(f"{where}: 'sample_passed' must be a number from 0 to 1")
+    return float(value)
 
 
 def parse_record(line: str, where: str = "record") -> AuditRecord:
@@ -228,5 +235,6 @@ def parse_record(line: str, where: str = "record") -> AuditRecord:
         verdict=_verdict(body.get("verdict"), where), stages=_stages(body.get("stages", {}), where),
         duration_ms=float(_need(body, "duration_ms", (int, float), where)), guards=guards,
         text=_texts(body.get("text"), where), shadow=_shadow(body.get("shadow"), where),
+        sample_passed=_rate(body.get("sample_passed", 1.0), where),
         extra={key: value for key, value in body.items() if key not in _KNOWN},
     )

@@ -79,9 +79,11 @@ class TrailSummary:
         self.first = moment if self.first is None else min(self.first, moment)
         self.last = moment if self.last is None else max(self.last, moment)
         start = int(moment.timestamp()) // self.bucket * self.bucket
-        self.verdicts[record.verdict] += 1
+        # A passed record written at sample_passed stands for 1/sample_passed passed requests.
+        weight = round(1 / record.sample_passed) if record.verdict == "pass" and record.sample_passed > 0 else 1
+        self.verdicts[record.verdict] += weight
         for stage, verdict in record.stages.items():
-            self.stage_verdicts[stage][verdict] += 1
+            self.stage_verdicts[stage][verdict] += weight if verdict == "pass" else 1
         fired = {(f"{g.stage}/{g.name}", label) for g in record.guards for label in g.labels}
         for name, label in fired:
             self.violations[(start, f"{name}: {label}")] += 1
@@ -194,9 +196,9 @@ def _span(seconds: int) -> str:
 def _verdict_mix(summary: TrailSummary) -> str:
     title = "Verdict mix"
     how = ("How each request ended (the worse of its stages), then each stage on its own: pass, flagged "
-           "(a finding that changed nothing), redacted, blocked. These are the records in the trail: a policy "
-           "with audit: {sample_passed: below 1} writes only a share of passed requests, so pass is then "
-           "under-counted here.")
+           "(a finding that changed nothing), redacted, blocked. A policy with audit: {sample_passed: below 1} "
+           "writes only a share of passed requests: each passed record is counted as the 1/sample_passed "
+           "requests it stands for, so pass counts are then estimates.")
     if not summary.records:
         return _section("verdicts", title, how, empty_chart(title, "No request in this period."))
     rows: list[tuple[str, float, str]] = []
