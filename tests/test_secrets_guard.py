@@ -189,3 +189,17 @@ def test_redaction_keeps_the_kind() -> None:
     result = asyncio.run(engine.run(policy, policy.chains["default"].input, [Segment(text)], GuardContext("input")))
     assert result.texts[0] == "keys: [SECRET:aws_access_key] and [SECRET:github_pat]."
     assert {d.label for d in result.decisions} == {"aws_access_key", "github_pat"}
+
+
+@pytest.mark.parametrize("after", [". Please rotate it.", " and more", ""])
+def test_an_openai_key_ending_in_a_dash_is_found(after: str) -> None:
+    """gitleaks' rule closed the key with a word boundary, which a final '-' never has (a fuzzed stream found it)."""
+    from guardproxy.guards.secrets.config import SecretsConfig
+    from guardproxy.guards.secrets.guard import SecretsGuard
+
+    key = ("sk-proj-JHsS1kVJYl1V8v-1OVhdLGSqIJzBThG_XNdJ9uAWJzTeamkN9y9Vc5OshCHP8hsWDMfbSpNsJjT3BlbkFJIReKbmPze9"
+           "YJ75omtGUDt7VlbEjNq9vx_H222E-EvB4kIMKdN4gaTiwZVP7ey3KHlSULkscLD-")
+    text = f"My OpenAI key is {key}{after}"
+    found = SecretsGuard(SecretsConfig()).scan([Segment(text)], GuardContext("input"))
+    assert isinstance(found, list)
+    assert [(f.label, text[f.start:f.end]) for f in found] == [("openai_api_key", key)]  # type: ignore[misc]

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from guardproxy.engine import Engine
@@ -97,6 +97,9 @@ def _check(policy: Policy, text: str, secret: str, pieces: list[str]) -> None:
     assert so_far == expected
 
 
+# Found by entropy and context, not by format: some generated values are too plain to count, so their
+# recall is below 1 (benchmarks/secrets_quality.py) and only the ones the whole text finds are streamed.
+ENTROPY_GATED = frozenset({"generic_secret", "password"})
 LEADS = ["Sure, here it is: ", "Config:\n", "密钥是：", "x" * 150 + " then "]
 TAILS = ["", " and that is all.", "\nDone."]
 
@@ -115,6 +118,8 @@ def test_no_secret_leaks_for_any_chunking(kind: str, seed: int, lead: str, tail:
                                           points: list[int]) -> None:
     text, secret = _sample(kind, seed)
     text = lead + text + tail
+    if kind in ENTROPY_GATED:  # a value the whole text does not count as a secret has nothing to hold back
+        assume(secret not in asyncio.run(_whole(POLICIES[hold], text)))
     _check(POLICIES[hold], text, secret, _cut(text, points))
 
 

@@ -67,6 +67,12 @@ CODE_END = r"""(?:[\x60'"\s;]|\\[nr]|$)"""
 PROSE_END = r"""(?:[\x60'"\s;]|\\[nr]|$|[.,:!?)\]}>]+(?:[\x60'"\s]|$))"""
 
 
+# A `\b` right after a run that may end in `-`, closing the token just before the token-end group, only
+# refuses a key whose last character is `-` (no word boundary between `-` and a space or `.`): the
+# token-end group bounds the key already. gitleaks' OpenAI rule has one; a fuzzed stream found the miss.
+_DASH_BOUNDARY = re.compile(r"(-\]\{[0-9,]+\}\))\\b(?=[|)])")
+
+
 # gitleaks' generated context rules open with this lazy run, which only widens the match to the left of
 # the keyword. The converter moves it out of the regex (the guard widens the match itself, see
 # rules.py `LEFT_CONTEXT`): the searched regex gets cheaper and finds the same secrets.
@@ -127,8 +133,10 @@ def convert(gitleaks: dict[str, Any], extra: dict[str, Any], commit: str) -> dic
             "allow": _allowlists(rule.get("allow", [])),
         })
     for rule in rules:
-        relaxed, rule["left_context"] = _without_left_context(
-            relax_long_bounds(rule["regex"]).replace(CODE_END, PROSE_END))
+        prose = relax_long_bounds(rule["regex"]).replace(CODE_END, PROSE_END)
+        if prose.endswith(PROSE_END):
+            prose = _DASH_BOUNDARY.sub(r"\1", prose)
+        relaxed, rule["left_context"] = _without_left_context(prose)
         if relaxed != rule["regex"]:
             rule["regex"], rule["regex_as_published"] = relaxed, rule["regex"]
     by_id = {rule["id"]: rule for rule in rules}
