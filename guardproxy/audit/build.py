@@ -9,8 +9,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from guardproxy.audit.evidence import RequestEvidence
-from guardproxy.audit.record import AuditRecord, FindingRecord, GuardRecord, ShadowRecord, TextRecord
+from guardproxy.audit.evidence import RequestEvidence, finding_records
+from guardproxy.audit.record import AuditRecord, GuardRecord, ShadowRecord, TextRecord
 from guardproxy.engine import ChainResult, entry_names
 from guardproxy.policy import Policy, RouteChoice
 from guardproxy.policy.schema import GuardEntry
@@ -35,6 +35,10 @@ def rfc3339(seconds: float) -> str:
     return f"{whole}.{int(seconds % 1 * 1000):03d}Z"
 
 
+def _error(kind: str, blocked: bool) -> str:
+    return f"{kind} ({'blocked' if blocked else 'allowed'})"
+
+
 def _modes(policy: Policy, stage: str, chain: str) -> dict[str, str]:
     entries: Sequence[GuardEntry] = getattr(policy.chains[chain], stage)
     return {name: entry.mode or policy.defaults.mode for entry, name in zip(entries, entry_names(entries), strict=True)}
@@ -45,15 +49,15 @@ def _live_guards(finished: Finished) -> list[GuardRecord]:
     grouped: dict[tuple[str, str], list[GuardRunReport]] = {}  # in order of first run
     for run in report.guard_runs:
         grouped.setdefault((run.stage, run.name), []).append(run)
-    errors = {(f.stage, f.name): f"{f.kind} ({'blocked' if f.blocked else 'allowed'})" for f in report.failures}
+    errors = {(f.stage, f.name): _error(f.kind, f.blocked) for f in report.failures}
+    modes = {stage: _modes(choice.policy, stage, choice.chain_name) for stage in ("input", "output")}
     records = []
     for (stage, name), runs in grouped.items():
         first = runs[0]
         stage_evidence = finished.evidence.stages.get(stage)
         findings = stage_evidence.findings.get(name, []) if stage_evidence is not None else []
-        modes = _modes(choice.policy, stage, choice.chain_name) if stage in ("input", "output") else {}
         records.append(GuardRecord(
-            stage, first.guard, name, first.action, modes.get(name, choice.policy.defaults.mode),
+            stage, first.guard, name, first.action, modes.get(stage, {}).get(name, choice.policy.defaults.mode),
             max((r.outcome for r in runs), key=lambda o: _OUTCOME_RANK.get(o, 1)),
             round(sum(r.seconds for r in runs), 6), len(runs),
             sorted({label for r in runs for label in r.labels} | {f.label for f in findings}), findings,
@@ -66,12 +70,10 @@ def shadow_guards(policy: Policy, chain: str, results: dict[str, ChainResult]) -
     records = []
     for stage, result in results.items():
         modes = _modes(policy, stage, chain)
-        failures = {f.name: f"{f.kind} ({'blocked' if f.blocked else 'allowed'})" for f in result.failures}
+        failures = {f.name: _error(f.kind, f.blocked) for f in result.failures}
+        found = finding_records(result.decisions, result.segments)
         for run in result.runs:
-            findings = [FindingRecord(d.label, round(d.score, 4),
-                                      list(result.segments[d.segment].path) if 0 <= d.segment < len(result.segments)
-                                      else None, d.start, d.end)
-                        for d in result.decisions if d.name == run.name and d.segment >= 0]
+            findings = found.get(run.name, [])
             records.append(GuardRecord(stage, run.guard, run.name, run.action, modes.get(run.name, "monitor"),
                                        run.outcome, round(run.seconds, 6), 1, sorted({f.label for f in findings}),
                                        findings, failures.get(run.name)))

@@ -54,18 +54,26 @@ class RequestEvidence:
               segments: Sequence[Segment] | None, streamed: list[Segment] | None = None) -> None:
         """A settled stage. ``segments`` are the texts the decisions index (None for a stream,
         whose decisions index windows); ``streamed`` is a stream's whole text per channel."""
-        findings: dict[str, list[FindingRecord]] = {}
-        for d in decisions:
-            if d.segment < 0 and d.document is None:
-                continue  # a failing guard's block: reported as its failure
-            path = list(segments[d.segment].path) if segments is not None and 0 <= d.segment < len(segments) else None
-            findings.setdefault(d.name, []).append(
-                FindingRecord(d.label, round(d.score, 4), path, d.start, d.end, d.document))
+        findings = finding_records(decisions, segments)
         text = None
         if self.keep_text and segments is not None:
             text = _masked(segments, decisions, failures)
         kept = list(segments) if self.keep_segments and segments is not None else streamed
         self.stages[stage] = StageEvidence(verdict_of(decisions, failures), findings, text, kept)
+
+
+def finding_records(decisions: Sequence[Decision],
+                    segments: Sequence[Segment] | None) -> dict[str, list[FindingRecord]]:
+    """Each entry's findings as the trail records them: the segment's path where ``segments`` says
+    it, the offsets, or the document. A failing guard's block is left out (it is its failure)."""
+    findings: dict[str, list[FindingRecord]] = {}
+    for d in decisions:
+        if d.segment < 0 and d.document is None:
+            continue
+        path = list(segments[d.segment].path) if segments is not None and 0 <= d.segment < len(segments) else None
+        findings.setdefault(d.name, []).append(FindingRecord(d.label, round(d.score, 4), path, d.start, d.end,
+                                                             d.document))
+    return findings
 
 
 def _masked(segments: Sequence[Segment], decisions: Sequence[Decision],
