@@ -94,7 +94,7 @@ class ShadowRunner:
             entries = chain.input if stage == "input" else chain.output
             if not entries or not segments:
                 continue
-            context = GuardContext(stage, job.endpoint, job.model, job.documents if stage == "output" else ())
+            context = GuardContext(stage, job.endpoint, job.model, job.documents)  # both stages, as live
             results[stage] = await self._engine.run(policy, entries, segments, context)
         self.ran += 1
         verdicts: dict[str, Verdict] = {stage: result.verdict for stage, result in results.items()}
