@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from guardproxy.engine import Verdict, entry_names, worst
+from guardproxy.engine import Decision, Verdict, entry_names, verdict_of
+from guardproxy.engine.verdict import WHOLE_RUN
 from guardproxy.policy import GuardEntry, Policy
 
 Firing = tuple[str, str]  # (entry name, label)
@@ -37,21 +38,19 @@ def credit_masked(found: Iterable[LiveFinding], policy: Policy, entries: Sequenc
     (``pass`` when none)."""
     by_name = dict(zip(entry_names(entries), entries, strict=True))
     credited: list[Firing] = []
-    verdict: Verdict = "pass"
+    decisions: list[Decision] = []
     for name, guard, label in found:
         entry = by_name.get(name)
         if entry is None or entry.guard != guard or (name, label) in fired or (name, label) in credited:
             continue
         if placeholder_in(label, texts, guard):
             credited.append((name, label))
-            verdict = worst(verdict, verdict_of_entry(entry, policy))
-    return credited, verdict
+            decisions.append(_credited_decision(entry, name, label, policy))
+    return credited, verdict_of(decisions)
 
 
-def verdict_of_entry(entry: GuardEntry, policy: Policy) -> Verdict:
-    """The verdict one finding of this entry gives on its own."""
-    if (entry.mode or policy.defaults.mode) != "enforce":
-        return "flagged"
-    if entry.action == "block":
-        return "blocked"
-    return "redacted" if entry.action == "redact" else "flagged"
+def _credited_decision(entry: GuardEntry, name: str, label: str, policy: Policy) -> Decision:
+    """A credited firing as the decision the engine would have made for it (its span is not known),
+    so that ``verdict_of`` alone says what it gives."""
+    return Decision(entry.guard, name, label, 1.0, WHOLE_RUN, None, None, entry.action,
+                    entry.mode or policy.defaults.mode)
