@@ -138,6 +138,28 @@ async def test_tool_call_arguments_are_held_then_checked_whole() -> None:
     assert chat_text(out)[1] == ["content_filter"] and b"stop here" not in out
 
 
+async def test_custom_tool_call_input_is_held_then_checked_whole_and_stays_custom() -> None:
+    def tool_delta(**fields: Any) -> bytes:
+        return chat_chunk(tool_calls=[{"index": 0, **fields}])
+
+    text = "dial 555-1234 and say fine"
+    events = [chat_chunk(role="assistant", content=None),
+              tool_delta(id="call_1", type="custom", custom={"name": "shell", "input": ""}),
+              *(tool_delta(custom={"input": p}) for p in pieces(text, 4)),
+              chat_chunk(finish="tool_calls"), DONE]
+    out, guard = await run(events)
+    assert guard.verdict == "redacted"
+    calls = [c for e in SSEDecoder().feed(out) if isinstance(e.json(), dict)
+             for ch in e.json()["choices"] for c in ch["delta"].get("tool_calls", [])]
+    assert calls == [{"index": 0, "id": "call_1", "type": "custom",
+                      "custom": {"name": "shell", "input": "dial [PHONE] and say fine"}}]  # held, sent whole
+
+    events[2:-2] = [tool_delta(custom={"input": p}) for p in pieces("then stop here now", 4)]
+    out, guard = await run(events)
+    assert guard.verdict == "blocked"
+    assert chat_text(out)[1] == ["content_filter"] and b"stop" not in out and b"custom" not in out
+
+
 async def test_two_choices_are_guarded_separately() -> None:
     events = [chat_chunk(0, "first choice is fine and long enough to release "),
               chat_chunk(1, "second has 555-1234 inside it "),

@@ -106,8 +106,9 @@ class ChatDialect(Dialect):
 
 
 class HeldCalls:
-    """A streamed choice's tool calls and legacy function call, accumulated from their
-    deltas and held whole until the choice ends: a half-sent call cannot be recalled."""
+    """A streamed choice's tool calls (function and custom) and legacy function call,
+    accumulated from their deltas and held whole until the choice ends: a half-sent call
+    cannot be recalled."""
 
     def __init__(self) -> None:
         self._tool_calls: dict[int, dict[str, Any]] = {}
@@ -134,22 +135,24 @@ class HeldCalls:
         index = delta.get("index", 0)
         if not isinstance(index, int) or isinstance(index, bool):
             return  # no call to add it to: a malformed delta is dropped, never sent unchecked
-        call = self._tool_calls.setdefault(index, {"index": index, "function": {"arguments": ""}})
+        call = self._tool_calls.setdefault(index, {"index": index})
         for key in ("id", "type"):
             if key in delta:
                 call[key] = delta[key]
-        function = delta.get("function")
-        if not isinstance(function, dict):
-            return
-        if "name" in function:
-            call["function"]["name"] = function["name"]
-        call["function"]["arguments"] += _piece(function.get("arguments"))
+        # A function call streams its JSON ``arguments``; a custom tool call its free-form ``input``.
+        for kind, text_key in _CALL_TEXT.items():
+            body = delta.get(kind)
+            if isinstance(body, dict):
+                held = call.setdefault(kind, {text_key: ""})
+                if "name" in body:
+                    held["name"] = body["name"]
+                held[text_key] += _piece(body.get(text_key))
 
     def message(self) -> dict[str, Any]:
         """The calls as an assistant message, whose segments the output chain checks."""
         message: dict[str, Any] = {"role": "assistant"}
         if self._tool_calls:
-            message["tool_calls"] = [self._tool_calls[i] for i in sorted(self._tool_calls)]
+            message["tool_calls"] = [_with_body(self._tool_calls[i]) for i in sorted(self._tool_calls)]
         if self._function_call is not None:
             message["function_call"] = self._function_call
         return message
@@ -164,6 +167,17 @@ class HeldCalls:
         return {key: message[key] for key in ("tool_calls", "function_call") if key in message}
 
 
-def _piece(arguments: Any) -> str:
-    """A streamed piece of call arguments; anything but a string adds nothing."""
-    return arguments if isinstance(arguments, str) else ""
+_CALL_TEXT = {"function": "arguments", "custom": "input"}  # a streamed tool call's body: the key of its text
+
+
+def _with_body(call: dict[str, Any]) -> dict[str, Any]:
+    """A held tool call whose deltas carried no body still goes out as a call of its type."""
+    if not any(kind in call for kind in _CALL_TEXT):
+        kind = "custom" if call.get("type") == "custom" else "function"
+        call[kind] = {_CALL_TEXT[kind]: ""}
+    return call
+
+
+def _piece(text: Any) -> str:
+    """A streamed piece of call arguments or input; anything but a string adds nothing."""
+    return text if isinstance(text, str) else ""
