@@ -57,6 +57,9 @@ REQUEST_FIELDS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
     "assistant refusal": lambda t: [{"role": "user", "content": "hi"},
                                    {"role": "assistant", "content": None, "refusal": t},
                                    {"role": "user", "content": "go on"}],
+    "assistant refusal part": lambda t: [{"role": "user", "content": "hi"},
+                                        {"role": "assistant", "content": [{"type": "refusal", "refusal": t}]},
+                                        {"role": "user", "content": "go on"}],
     "tool call arguments": lambda t: [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": None, "tool_calls": [
@@ -113,6 +116,8 @@ ANSWER_FIELDS: dict[str, Callable[[str], dict[str, Any]]] = {
         {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": _arguments(t)}}]},
     "function_call arguments": lambda t: {"content": None,
                                           "function_call": {"name": "search", "arguments": _arguments(t)}},
+    "custom tool input": lambda t: {"content": None, "tool_calls": [
+        {"id": "call_1", "type": "custom", "custom": {"name": "shell", "input": t}}]},
 }
 
 
@@ -170,6 +175,12 @@ def _stream_events(field: str, text: str) -> list[Any]:
         deltas = [chat_chunk(tool_calls=[{"index": 0, "id": "call_1", "type": "function",
                                           "function": {"name": "search", "arguments": ""}}])]
         deltas += [chat_chunk(tool_calls=[{"index": 0, "function": {"arguments": a}}]) for a in arguments]
+    elif field == "custom tool input":
+        # The SDK's chunk type allows only "function" as a streamed call's type, so the scripted upstream
+        # would refuse the first delta: it goes as JSON text, unchecked. The rest carry no type.
+        deltas = [json.dumps(chat_chunk(tool_calls=[{"index": 0, "id": "call_1", "type": "custom",
+                                                     "custom": {"name": "shell", "input": ""}}]))]
+        deltas += [chat_chunk(tool_calls=[{"index": 0, "custom": {"input": piece}}]) for piece in split(text, 4)]
     else:
         deltas = [chat_chunk(function_call={"name": "search", "arguments": ""})]
         deltas += [chat_chunk(function_call={"arguments": a}) for a in split(_arguments(text), 4)]
@@ -187,7 +198,8 @@ def _streamed(running: RunningProxy, n: int = 1) -> tuple[bytes, list[Any]]:
     return raw, chunks
 
 
-STREAM_FIELDS = ["content", "reasoning_content", "refusal", "tool call arguments", "function_call arguments"]
+STREAM_FIELDS = ["content", "reasoning_content", "refusal", "tool call arguments", "function_call arguments",
+                 "custom tool input"]
 
 
 @pytest.mark.parametrize("field", STREAM_FIELDS)
@@ -201,6 +213,40 @@ def test_streamed_field_is_blocked_and_redacted(field: str, proxy: tuple[Running
     raw, _ = _streamed(running)
     assert SECRET.encode() not in raw and b"[SECRET]" in raw
     assert b"guardproxy verdict=redacted" in raw
+
+
+def test_a_streamed_custom_tool_call_comes_out_whole_as_a_custom_call(
+        proxy: tuple[RunningProxy, ScriptedUpstream]) -> None:
+    running, upstream = proxy
+    upstream.script(Answer(events=_stream_events("custom tool input", f"The key is {SECRET} and more.")))
+    _raw, chunks = _streamed(running)
+    calls = [call for chunk in chunks for choice in chunk["choices"] for call in choice["delta"].get("tool_calls", [])]
+    assert calls == [{"index": 0, "id": "call_1", "type": "custom",
+                      "custom": {"name": "shell", "input": "The key is [SECRET] and more."}}]
+
+
+def test_a_streamed_completion_is_blocked_and_redacted(proxy: tuple[RunningProxy, ScriptedUpstream]) -> None:
+    def chunk(text: str, finish: str | None) -> dict[str, Any]:
+        return {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}]}
+
+    def events(text: str) -> list[Any]:
+        # The SDK's Completion type (which the scripted upstream checks) has no null finish_reason, which
+        # the real API streams until the last chunk: those chunks go as JSON text.
+        return [*(json.dumps(chunk(piece, None)) for piece in split(text)), chunk("", "stop"), "[DONE]"]
+
+    running, upstream = proxy
+    upstream.script(Answer(events=events(f"Well, all about {BANNED} and more text after it.")))
+    with httpx.stream("POST", running.url + "/v1/completions", timeout=20,
+                      json={"model": "m", "prompt": "hi", "stream": True}) as response:
+        raw = response.read()
+    assert b"zanzibar" not in raw and b"guardproxy verdict=blocked" in raw
+    finishes = [c["finish_reason"] for line in raw.decode().split("\n\n")
+                if line.startswith("data: {") for c in json.loads(line[6:])["choices"] if c["finish_reason"]]
+    assert finishes == ["content_filter"]
+    upstream.script(Answer(events=events(f"The key is {SECRET} and more text after it.")))
+    stream = running.client().completions.create(model="m", prompt="hi", stream=True)
+    assert "".join(c.text for chunk in stream for c in chunk.choices) == "The key is [SECRET] and more text after it."
 
 
 def test_the_sdk_reads_a_guarded_stream_with_every_field(proxy: tuple[RunningProxy, ScriptedUpstream]) -> None:
