@@ -25,6 +25,7 @@ from guardproxy.telemetry.facade import Telemetry
 
 def _render(telemetry: Telemetry) -> bytes:
     if telemetry.multiprocess_dir is not None:
+        telemetry.flush()  # this worker's batch; the others write theirs within FLUSH_AFTER
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=telemetry.multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

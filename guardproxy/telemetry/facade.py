@@ -11,14 +11,19 @@ traces off (``Telemetry.disabled()``) only the access log line is written.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import multiprocess as prometheus_multiprocess
 
+from guardproxy.telemetry.batch import Batch, observe_all
 from guardproxy.telemetry.labels import FINDING_LABEL_LIMIT, MODEL_LIMIT, NONE, LabelCap, normalise_model
-from guardproxy.telemetry.logs import access_line
+from guardproxy.telemetry.logs import BATCHED, NOW, OFF, access_line, access_mode, write_access_lines
 from guardproxy.telemetry.metrics import ProxyMetrics
 from guardproxy.telemetry.report import RequestReport
 from guardproxy.telemetry.tracing import RequestTrace, Tracing
@@ -30,6 +35,8 @@ _ERROR_KINDS = {"error": "exception", "timeout": "timeout"}
 UPSTREAM_ERROR_KINDS = ("unreachable", "timeout", "error", "incomplete", "bad_stream", "redirect", "status_429",
                         "status_5xx")
 UPSTREAM_RETRY_KINDS = ("unreachable", "connect_timeout", "status_502", "status_503")  # proxy/retry.py's
+FLUSH_AFTER = 0.05  # seconds a finished request's metrics and access line may wait for their batch
+FLUSH_AT = 256  # finished requests that make a batch at once
 
 
 class Telemetry:
@@ -41,6 +48,11 @@ class Telemetry:
         self.registry = registry
         self.tracing = tracing
         self.multiprocess_dir = multiprocess_dir
+        self._pending: deque[tuple[RequestReport, str | None, bool]] = deque()
+        self._flush_lock = threading.Lock()
+        self._flush_due = False
+        if registry is not None:  # first, so that any collection of the registry counts the batch first
+            registry.register(_FlushFirst(self))
         self.metrics = ProxyMetrics.register(registry) if registry is not None else None
         self._models = LabelCap(MODEL_LIMIT)
         self._finding_labels = LabelCap(FINDING_LABEL_LIMIT)
@@ -83,61 +95,107 @@ class Telemetry:
         return self.tracing.start_request(method, path, route, headers)
 
     def request_finished(self, report: RequestReport, trace: RequestTrace | None) -> None:
-        """Once per request, when the response has ended: the trace's remaining spans,
-        the access log line, and the metrics."""
+        """Once per request, when the response has ended: the trace's remaining spans now;
+        the metrics and the access log line in a batch (``flush``) at most ``FLUSH_AFTER``
+        seconds or ``FLUSH_AT`` requests later. A batch costs a fraction of the same work
+        done request by request: counters are added up per series, histograms per bucket,
+        and the lines go out in one write. A scrape flushes first, so it never misses one."""
         trace_id = None
         if trace is not None:
             trace_id = trace.trace_id
             trace.finish(report)
-        verdict = report.verdict or NONE
-        model = self.model_label(report.model)
-        latency = report.ended - report.started
+        mode = access_mode()
+        if mode == NOW:  # through logging (tests, an embedding application): the line cannot wait
+            access_line(self._access_fields(report, trace_id))
+        elif self.metrics is None and mode == OFF:
+            return
+        pending = self._pending
+        pending.append((report, trace_id, mode == BATCHED))
+        if len(pending) >= FLUSH_AT:
+            self.flush()
+        elif not self._flush_due:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop (a test, a script): at once
+                self.flush()
+                return
+            self._flush_due = True
+            loop.call_later(FLUSH_AFTER, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._flush_due = False
+        self.flush()
+
+    def flush(self) -> None:
+        """Every finished request not yet counted or logged (``batch.py``). Safe from any
+        thread (the metrics listener's collects through ``_FlushFirst``)."""
+        pending = self._pending
+        if not pending:
+            return
+        with self._flush_lock:
+            lines: list[bytes] = []
+            batch = Batch()
+            metrics = self.metrics
+            while True:
+                try:
+                    report, trace_id, log = pending.popleft()
+                except IndexError:
+                    break
+                if log:
+                    lines.append(orjson.dumps(self._access_fields(report, trace_id)))
+                if metrics is not None:
+                    batch.add(report)
+            if metrics is not None:
+                self._count(metrics, batch)
+            write_access_lines(lines)
+
+    def _access_fields(self, report: RequestReport, trace_id: str | None) -> dict[str, Any]:
         upstream = report.upstream_seconds
-        access_line({
+        return {
             "request_id": report.request_id, "trace_id": trace_id, "route": report.route,
-            "model": model, "status": report.status, "verdict": verdict, "key": report.client_key,
+            "model": self.model_label(report.model), "status": report.status, "verdict": report.verdict or NONE,
+            "key": report.client_key,
             "fired": list(dict.fromkeys(f"{f.stage}:{f.name}:{f.label}" for f in report.findings))
             if report.findings else [],
             "failed": [f"{f.stage}:{f.name}:{f.kind}" for f in report.failures] if report.failures else [],
-            "latency_ms": round(latency * 1000, 2),
+            "latency_ms": round((report.ended - report.started) * 1000, 2),
             "upstream_ms": None if upstream is None else round(upstream * 1000, 2),
             "upstream_error": report.upstream_error,
-        })
-        if self.metrics is not None:
-            self._count(self.metrics, report, model, verdict, latency)
+        }
 
-    def _count(self, metrics: ProxyMetrics, report: RequestReport, model: str, verdict: str, latency: float) -> None:
-        route = report.route
+    def _count(self, metrics: ProxyMetrics, batch: Batch) -> None:
         child = self._child
-        child(metrics.requests, route, model, verdict, str(report.status)).inc()
-        if report.client_key is not None:
-            child(metrics.client_requests, report.client_key, route, verdict, str(report.status)).inc()
-        if report.status in (401, 403) and report.auth_refused:
-            child(metrics.auth_failures, route, str(report.status)).inc()
-        child(metrics.request_duration, route).observe(latency)
-        if report.input_seconds is not None:
-            child(metrics.overhead, route, "input").observe(report.input_seconds)
-        if report.output_seconds is not None:
-            child(metrics.overhead, route, "output").observe(report.output_seconds)
-        if report.upstream_seconds is not None:
-            child(metrics.upstream_duration, route).observe(report.upstream_seconds)
-        if report.upstream_error is not None:
-            child(metrics.upstream_errors, report.upstream_error).inc()
-        for kind in report.upstream_retries:
-            child(metrics.upstream_retries, kind).inc()
-        if report.first_content is not None:
-            child(metrics.time_to_first_token, route).observe(report.first_content - report.started)
-        for direction, count in report.usage.items():
-            child(metrics.tokens, model, direction).inc(count)
-        for run in report.guard_runs:
-            child(metrics.guard_duration, run.guard, run.stage).observe(run.seconds)
-        policy, chain = report.policy_name or NONE, report.chain or NONE
-        for finding in report.findings:
-            child(metrics.violations, policy, chain, finding.guard, finding.stage, finding.action, finding.mode,
-                  self._finding_labels(finding.label)).inc()
-        for failure in report.failures:
-            child(metrics.guard_errors, failure.guard, failure.stage, _ERROR_KINDS[failure.kind],
-                  "blocked" if failure.blocked else "bypassed").inc()
+        for (route, model, verdict, status, key, refused, upstream_error), requests in batch.requests.items():
+            verdict, model, status = verdict or NONE, self.model_label(model), str(status)
+            child(metrics.requests, route, model, verdict, status).inc(requests)
+            if key is not None:
+                child(metrics.client_requests, key, route, verdict, status).inc(requests)
+            if status in ("401", "403") and refused:
+                child(metrics.auth_failures, route, status).inc(requests)
+            if upstream_error is not None:
+                child(metrics.upstream_errors, upstream_error).inc(requests)
+        for route, (whole, before, after, upstream, first) in batch.times.items():
+            observe_all(child(metrics.request_duration, route), whole)
+            for amounts, family, labels in ((before, metrics.overhead, (route, "input")),
+                                            (after, metrics.overhead, (route, "output")),
+                                            (upstream, metrics.upstream_duration, (route,)),
+                                            (first, metrics.time_to_first_token, (route,))):
+                if amounts:
+                    observe_all(child(family, *labels), amounts)
+        for (model, direction), tokens in batch.tokens.items():
+            child(metrics.tokens, self.model_label(model), direction).inc(tokens)
+        for report in batch.rare:
+            for kind in report.upstream_retries:
+                child(metrics.upstream_retries, kind).inc()
+            for run in report.guard_runs:
+                child(metrics.guard_duration, run.guard, run.stage).observe(run.seconds)
+            policy, chain = report.policy_name or NONE, report.chain or NONE
+            for finding in report.findings:
+                child(metrics.violations, policy, chain, finding.guard, finding.stage, finding.action, finding.mode,
+                      self._finding_labels(finding.label)).inc()
+            for failure in report.failures:
+                child(metrics.guard_errors, failure.guard, failure.stage, _ERROR_KINDS[failure.kind],
+                      "blocked" if failure.blocked else "bypassed").inc()
 
     def policy_loaded(self, policies: PolicySet) -> None:
         """The policies now in force replace the previous ones in ``guardproxy_policy_info``."""
@@ -169,8 +227,26 @@ class Telemetry:
         return child
 
     def close(self) -> None:
-        """At worker exit: flush queued spans; drop this process's live gauges from the shared directory."""
+        """At worker exit: the batch of finished requests, and queued spans; drop this
+        process's live gauges from the shared directory."""
+        self.flush()
         if self.tracing is not None:
             self.tracing.shutdown()
         if self.multiprocess_dir is not None:
             prometheus_multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+
+
+class _FlushFirst:
+    """A collector that yields nothing: collecting the registry (a scrape, a test's
+    ``get_sample_value``) flushes the batch of finished requests first."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self._telemetry = telemetry
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> list[Any]:
+        self._telemetry.flush()
+        return []
+

@@ -14,20 +14,41 @@ import orjson
 ACCESS_LOGGER = "guardproxy.access"
 
 
-def access_line(fields: dict[str, Any]) -> None:
-    logger = logging.getLogger(ACCESS_LOGGER)
+_LOGGER = logging.getLogger(ACCESS_LOGGER)
+OFF, NOW, BATCHED = 0, 1, 2
+
+
+def access_mode() -> int:
+    """``OFF`` below INFO; ``BATCHED`` under ``guardproxy serve`` (its own handler, no
+    filters), where lines are written in batches (``write_access_lines``); ``NOW``
+    anywhere else (tests, an embedding application): through logging, one record a line."""
+    logger = _LOGGER
     if not logger.isEnabledFor(logging.INFO):
+        return OFF
+    return BATCHED if _own_handler(logger) is not None and not logger.filters else NOW
+
+
+def access_line(fields: dict[str, Any]) -> None:
+    """One line now, through logging (``NOW``), or straight to the handler's stream."""
+    mode = access_mode()
+    if mode == OFF:
         return
     line = orjson.dumps(fields)
-    handler = _own_handler(logger)
-    if handler is not None and not logger.filters:
-        # Under ``guardproxy serve`` the line goes straight to the handler's stream: a
-        # LogRecord per request costs more than the line itself. Anywhere else (tests,
-        # an embedding application), it goes through logging as usual.
-        with handler.lock or contextlib.nullcontext():
-            handler.stream.write(line.decode() + "\n")
+    if mode == BATCHED:
+        write_access_lines([line])
         return
-    logger.info(line.decode())
+    _LOGGER.info(line.decode())
+
+
+def write_access_lines(lines: list[bytes]) -> None:
+    """Lines in one write to the serve handler's stream: a LogRecord per request costs
+    more than the line itself, and a write per line costs a system call each."""
+    handler = _own_handler(_LOGGER)
+    if handler is None or not lines:
+        return
+    with handler.lock or contextlib.nullcontext():
+        handler.stream.write(b"\n".join(lines).decode() + "\n")
+        handler.stream.flush()
 
 
 def _own_handler(logger: logging.Logger) -> logging.StreamHandler[TextIO] | None:
