@@ -47,6 +47,7 @@ class ProxyFront:
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
+        self._streams = _Streams()  # this app's streams, on its server's event loop
 
     @staticmethod
     def route(method: str, path: str, resolved: Resolved | None = None) -> tuple[Handler, str] | None:
@@ -112,16 +113,18 @@ class ProxyFront:
             await self.app(scope, receive, send)
             return
         handler, route = routed
-        telemetry = self.runtime.telemetry
-        trace = telemetry.start_trace(scope["method"], path, route, scope["headers"]) if telemetry.enabled else None
+        runtime = self.runtime
+        telemetry = runtime.telemetry
+        observing = telemetry.enabled
+        trace = telemetry.start_trace(scope["method"], path, route, scope["headers"]) if observing else None
         dialect = resolved.dialect if resolved is not None and handler is guarded else None
         context = RequestContext(route, scope["method"], path, dialect, trace,
-                                 keep_texts=self.runtime.settings.trace_content == "redacted" and trace is not None,
+                                 keep_texts=trace is not None and runtime.settings.trace_content == "redacted",
                                  deployment=resolved.deployment if resolved is not None else None)
-        evidence = self.runtime.evidence
-        if evidence is not None and dialect is not None and self.runtime.ready:
-            context.evidence = evidence.new_evidence(self.runtime.policies)
-        watch = ResponseWatch(dialect) if telemetry.enabled and dialect is not None else None
+        evidence = runtime.evidence
+        if evidence is not None and dialect is not None and runtime.ready:
+            context.evidence = evidence.new_evidence(runtime.policies)
+        watch = ResponseWatch(dialect) if observing and dialect is not None else None
         status = 500
         try:
             try:
@@ -137,24 +140,27 @@ class ProxyFront:
                                   "proxy_error")
             status = reply.status
             if dialect is not None:
-                reply.headers.append((b"x-guardproxy-api", dialect.name.encode()))
-                reply.headers.append((b"x-guardproxy-request-id", context.report.request_id.encode()))
+                reply.headers += ((b"x-guardproxy-api", dialect.name.encode()),
+                                  (b"x-guardproxy-request-id", context.report.request_id.encode()))
             try:
-                await _send(reply, receive, send, watch)
+                if reply.chunks is None:
+                    await _send_whole(reply, send, watch)
+                else:
+                    await _send_stream(reply, receive, send, watch, self._streams)
             except BodyCutOff:
                 pass  # the relay counted and logged it; the client sees a body that ends short
             except Exception as exc:  # the answer has started: nothing is left to send but the end
                 log.error("unhandled %s while answering %s %s", describe_error(exc), scope["method"], path)
         finally:
-            if telemetry.enabled or context.evidence is not None:
+            if observing or context.evidence is not None:
                 report = context.finish(status)
                 if watch is not None:
                     report.first_content, report.usage, report.response_model = (
                         watch.first_content, watch.usage, watch.response_model)
-                if telemetry.enabled:
+                if observing:
                     telemetry.request_finished(report, trace)
                 if evidence is not None and context.evidence is not None and context.choice is not None:
-                    evidence.request_finished(report, context.evidence, context.choice, self.runtime.policies,
+                    evidence.request_finished(report, context.evidence, context.choice, runtime.policies,
                                               trace.trace_id if trace is not None else None)
 
 
@@ -170,27 +176,30 @@ def _decoded(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
 async def _send(reply: Reply, receive: Receive, send: Send, watch: ResponseWatch | None) -> None:
     """A complete body in two ASGI messages, or the chunks as they come."""
     if reply.chunks is None:
-        headers = [*reply.headers, (b"content-length", str(len(reply.body)).encode())]
-        if watch is not None:
-            watch.start(headers)
-            watch.body(reply.body)
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.body})
-        return
-    await _send_stream(reply, receive, send, watch)
+        await _send_whole(reply, send, watch)
+    else:
+        await _send_stream(reply, receive, send, watch, None)
 
 
-async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: ResponseWatch | None) -> None:
-    """``watch`` sees what leaves (for metrics: first content, usage)."""
+async def _send_whole(reply: Reply, send: Send, watch: ResponseWatch | None) -> None:
+    headers = [*reply.headers, (b"content-length", str(len(reply.body)).encode())]
+    if watch is not None:
+        watch.start(headers)
+        watch.body(reply.body)
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: ResponseWatch | None,
+                       streams: _Streams | None) -> None:
+    """``watch`` sees what leaves (for metrics: first content, usage); ``streams``
+    watches for the client's disconnect (needed with ``reply.watch_disconnect``)."""
     chunks = reply.chunks
     assert chunks is not None
-    left = asyncio.Event()
-    watching: list[asyncio.Task[None]] = []
-    timer = None
-    if reply.watch_disconnect:  # a stream that ends within WATCH_AFTER never needs the watcher task
-        task = asyncio.current_task()
-        timer = asyncio.get_running_loop().call_later(
-            WATCH_AFTER, lambda: watching.append(asyncio.create_task(_cancel_on_disconnect(receive, task, left))))
+    watcher = None
+    if reply.watch_disconnect and streams is not None:  # one ending within WATCH_AFTER never needs the task
+        watcher = _DisconnectWatch(receive, asyncio.current_task())
+        streams.add(watcher)
     try:
         if watch is not None:
             watch.start(reply.headers)
@@ -202,28 +211,81 @@ async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: Respon
         await send({"type": "http.response.body", "body": b""})
     except asyncio.CancelledError:
         current = asyncio.current_task()
-        if not left.is_set() or current is None:
+        if watcher is None or not watcher.left or current is None:
             raise
         current.uncancel()  # our own cancellation: the client left, which is not an error
     finally:
-        if timer is not None:
-            timer.cancel()
-        for watcher in watching:
-            watcher.cancel()
+        if watcher is not None:
+            assert streams is not None
+            streams.discard(watcher)
+            watcher.stop()
         closer = getattr(chunks, "aclose", None)
-        if closer is not None:
+        if closer is not None and getattr(chunks, "ag_frame", True) is not None:  # not if it ran to its end
             with contextlib.suppress(Exception):
                 await closer()
 
 
-async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any] | None, left: asyncio.Event) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            left.set()
-            if task is not None:
-                task.cancel()
-            return
+class _DisconnectWatch:
+    """Cancels the streaming task when the client disconnects (uvicorn's ``send`` to a
+    client that left returns quietly, so nothing else would stop the upstream stream)."""
+
+    __slots__ = ("_receive", "_task", "_watcher", "left", "since")
+
+    def __init__(self, receive: Receive, task: asyncio.Task[Any] | None) -> None:
+        self._receive = receive
+        self._task = task
+        self._watcher: asyncio.Task[None] | None = None
+        self.left = False
+        self.since = 0.0
+
+    def start(self) -> None:
+        self._watcher = asyncio.create_task(self._watch())
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.left = True
+                if self._task is not None:
+                    self._task.cancel()
+                return
+
+
+class _Streams:
+    """The streams being sent, and one timer for all of them: a stream still running
+    WATCH_AFTER after it started gets its disconnect watcher task (within 1.5 x
+    WATCH_AFTER). A timer per stream, armed and cancelled, costs more than the short
+    streams that never need a watcher."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[_DisconnectWatch, None] = {}  # in start order
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, watcher: _DisconnectWatch) -> None:
+        loop = asyncio.get_running_loop()
+        watcher.since = loop.time()
+        self._waiting[watcher] = None
+        if self._timer is None:
+            self._timer = loop.call_later(WATCH_AFTER, self._sweep)
+
+    def discard(self, watcher: _DisconnectWatch) -> None:
+        self._waiting.pop(watcher, None)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        due = loop.time() - WATCH_AFTER
+        for watcher in list(self._waiting):
+            if watcher.since > due:
+                break  # the rest started later
+            del self._waiting[watcher]
+            watcher.start()
+        if self._waiting:
+            self._timer = loop.call_later(WATCH_AFTER / 2, self._sweep)
 
 
 async def _check_method_not_allowed(runtime: Runtime, ex: Exchange, context: RequestContext) -> Reply:

@@ -57,6 +57,8 @@ class PolicySet:
         by_name = {item.policy.name: item.policy for item in policies}
         self.fallback: Policy = by_name.get("default", policies[0].policy)
         self._choices: dict[tuple[int, str], RouteChoice] = {}
+        # Whether any route matches on a header: if none does, routing needs no header map.
+        self.routes_on_headers = any(route.match.header for item in policies for route in item.policy.routes)
 
     def _choice(self, policy: Policy, chain: str) -> RouteChoice:
         choice = self._choices.get((id(policy), chain))

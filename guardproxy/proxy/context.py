@@ -52,8 +52,8 @@ class Outcome(Protocol):
 
 
 class RequestContext:
-    __slots__ = ("_decisions", "_failures", "_output_while_upstream", "choice", "client_key", "deployment", "dialect",
-                 "evidence", "keep_texts", "report", "trace")
+    __slots__ = ("_decisions", "_failures", "_output_while_upstream", "_verdict", "choice", "client_key", "deployment",
+                 "dialect", "evidence", "keep_texts", "report", "trace")
 
     def __init__(self, route: str, method: str, path: str, dialect: Dialect | None = None,
                  trace: TraceHandle | None = None, keep_texts: bool = False, deployment: str | None = None) -> None:
@@ -68,10 +68,11 @@ class RequestContext:
         self._decisions: list[Decision] = []
         self._failures: list[GuardFailure] = []
         self._output_while_upstream = 0.0
+        self._verdict: Verdict = "pass"  # verdict_of nothing; it changes only in stage_done
 
     @property
     def verdict(self) -> Verdict:
-        return verdict_of(self._decisions, self._failures)
+        return self._verdict
 
     def routed(self, choice: RouteChoice, model: str | None) -> None:
         self.choice = choice
@@ -96,7 +97,7 @@ class RequestContext:
         """A stage's settled decisions and failures (for a stream: the whole stream's)."""
         self._decisions.extend(outcome.decisions)
         self._failures.extend(outcome.failures)
-        self.report.verdict = self.verdict
+        self._verdict = self.report.verdict = verdict_of(self._decisions, self._failures)
         for d in outcome.decisions:
             if d.segment >= 0 or d.document is not None:  # a failing guard's block is reported as its failure
                 self.report.findings.append(FindingReport(stage, d.guard, d.name, d.action, d.mode, d.label))

@@ -55,6 +55,7 @@ log = logging.getLogger("guardproxy.proxy")
 _NO_RESTORING = Restorer({})
 _WHOLE_BODY_LIMIT = 1 << 20  # answers up to this size with a declared length are read whole, then sent at once
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
+_NO_HEADERS: dict[str, str] = {}  # routing's header map when no route matches on a header (never written)
 
 
 _MESSAGES = DIALECTS["/v1/messages"]
@@ -129,13 +130,16 @@ async def send_upstream(
     assert session is not None, "the relay session is created in the app's lifespan"
     url = upstream_url(runtime, ex, upstream_name)
 
-    async def send() -> aiohttp.ClientResponse:
-        return await session.request(ex.method, url, headers=headers, data=body, allow_redirects=False,
-                                     auto_decompress=reads_body)
-
     retries = runtime.settings.upstream_retries if body is None or isinstance(body, bytes) else 0
-    upstream = await (with_retries(send, RetryPolicy(retries), context.report.upstream_retries) if retries > 0
-                      else send())
+    if retries > 0:
+        async def send() -> aiohttp.ClientResponse:
+            return await session.request(ex.method, url, headers=headers, data=body, allow_redirects=False,
+                                         auto_decompress=reads_body)
+
+        upstream = await with_retries(send, RetryPolicy(retries), context.report.upstream_retries)
+    else:  # the usual case: no closure and no extra coroutine between the request and aiohttp
+        upstream = await session.request(ex.method, url, headers=headers, data=body, allow_redirects=False,
+                                         auto_decompress=reads_body)
     context.upstream_answered(upstream.status)
     redirect = redirect_of(upstream)
     if redirect is not None:
@@ -206,7 +210,7 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
     assert dialect is not None, "the front routes only dialect paths here"
     policies = runtime.policies
     documents: tuple[str, ...] = ()
-    headers = dict(ex.headers)
+    headers = dict(ex.headers) if policies.routes_on_headers else _NO_HEADERS
     try:
         body = await ex.read_body(runtime.settings.max_body_bytes)
         payload = parse_payload(body, dialect, ex.header("content-encoding"))
@@ -348,7 +352,8 @@ def _relayed_unguarded(choice: RouteChoice, method: str, path: str) -> bool:
 async def passthrough(runtime: Runtime, ex: Exchange, context: RequestContext) -> Reply:
     """Any other path: relayed untouched, or refused."""
     try:
-        choice = choose_route(runtime, context, None, dict(ex.headers), ex.path, "passthrough")
+        choice = choose_route(runtime, context, None, dict(ex.headers) if runtime.policies.routes_on_headers
+                              else _NO_HEADERS, ex.path, "passthrough")
     except ClientError as refused:
         return own_error(context, refused.status, refused.message, "api_error", refused.code)
     context.routed(choice, None)

@@ -23,6 +23,9 @@ _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,128})"')
 class ResponseWatch:
     """Fed the response's start and body messages; keeps the first-content time and usage."""
 
+    __slots__ = ("_content", "_content_tail", "_directions", "_keys", "_scan_usage", "_seek_content", "_tail",
+                 "_usage", "first_content", "response_model", "usage")
+
     def __init__(self, dialect: Dialect) -> None:
         self._content = dialect.content_pattern
         self._usage = dialect.usage_pattern
@@ -40,12 +43,12 @@ class ResponseWatch:
         self.response_model: str | None = None
 
     def start(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """``headers``: the reply's, whose names are in lower case as ASGI has them."""
         content_type = encoding = b""
         for name, value in headers:
-            lowered = name.lower()
-            if lowered == b"content-type":
+            if name == b"content-type":
                 content_type = value
-            elif lowered == b"content-encoding":
+            elif name == b"content-encoding":
                 encoding = value.lower()
         plain = encoding in (b"", b"identity")
         if self._content is not None and content_type.startswith(b"text/event-stream"):

@@ -47,36 +47,33 @@ def url_path(path: str) -> str:
     return quote(path, safe=_PATH_SAFE)
 
 
-def _listed_in_connection(headers: Iterable[tuple[str, str]]) -> set[str]:
-    named: set[str] = set()
-    for name, value in headers:
-        if name.lower() == "connection":
-            named.update(token.strip().lower() for token in value.split(",") if token.strip())
-    return named
-
-
 # Where each upstream takes its key: OpenAI's Authorization, Anthropic's x-api-key, Azure's api-key.
 KEY_HEADERS = {"openai": "authorization", "anthropic": "x-api-key", "azure": "api-key"}
 _CLIENT_KEYS = frozenset(KEY_HEADERS.values())
+_REQUEST_DROP_KEYS = _REQUEST_DROP | _CLIENT_KEYS
+_RESPONSE_DROP_DECODED_RAW = _RESPONSE_DROP_RAW | {b"content-encoding"}
 
 
 def request_headers(incoming: Iterable[tuple[str, str]], upstream_key: str | None,
                     key_header: str = "authorization", strip_client_keys: bool = False) -> list[tuple[str, str]]:
-    """Headers to send upstream: the client's, minus hop-by-hop, host, content-length
-    and the proxy's own. When the operator set a key, or the client's key is one of the
-    proxy's own (``strip_client_keys``, with a keys file), every key the client sent
-    (``Authorization``, ``x-api-key``, ``api-key``) is dropped; the operator's goes in
-    ``key_header``."""
-    items = list(incoming)
-    drop = _REQUEST_DROP | _listed_in_connection(items) if any(n.lower() == "connection" for n, _ in items) \
-        else _REQUEST_DROP
-    if upstream_key is not None or strip_client_keys:
-        drop = drop | _CLIENT_KEYS
+    """Headers to send upstream: the client's, minus hop-by-hop, host, content-length,
+    those its ``Connection`` header lists, and the proxy's own. When the operator set a
+    key, or the client's key is one of the proxy's own (``strip_client_keys``, with a
+    keys file), every key the client sent (``Authorization``, ``x-api-key``,
+    ``api-key``) is dropped; the operator's goes in ``key_header``."""
+    drop = _REQUEST_DROP_KEYS if upstream_key is not None or strip_client_keys else _REQUEST_DROP
     out = []
-    for name, value in items:
+    listed: list[str] = []
+    for name, value in incoming:  # one pass: this runs on every proxied request
         lowered = name.lower()
-        if lowered not in drop and not lowered.startswith(OWN_PREFIX):
-            out.append((name, value))
+        if lowered in drop or lowered.startswith(OWN_PREFIX):
+            if lowered == "connection":
+                listed.append(value)
+            continue
+        out.append((name, value))
+    if listed:
+        named = _tokens(listed)
+        out = [(name, value) for name, value in out if name.lower() not in named]
     if upstream_key is not None:
         out.append((key_header, f"Bearer {upstream_key}" if key_header == "authorization" else upstream_key))
     return out
@@ -84,16 +81,28 @@ def request_headers(incoming: Iterable[tuple[str, str]], upstream_key: str | Non
 
 def response_headers(incoming: Iterable[tuple[bytes, bytes]], decoded: bool) -> list[tuple[bytes, bytes]]:
     """Upstream response headers for the client, names in lower case as ASGI wants
-    them. ``decoded`` drops the content encoding too, for bodies the proxy read
-    (and possibly rewrote)."""
-    items = [(name.lower(), value) for name, value in incoming]
-    drop = _RESPONSE_DROP_RAW
-    if any(name == b"connection" for name, _ in items):
-        named = _listed_in_connection((n.decode("latin-1"), v.decode("latin-1")) for n, v in items)
-        drop = drop | {name.encode("latin-1") for name in named}
-    if decoded:
-        drop = drop | {b"content-encoding"}
-    return [(n, v) for n, v in items if n not in drop and not n.startswith(_OWN_PREFIX_RAW)]
+    them, minus hop-by-hop, length, date, server, those its ``Connection`` header lists,
+    and any named like the proxy's own. ``decoded`` drops the content encoding too, for
+    bodies the proxy read (and possibly rewrote)."""
+    drop = _RESPONSE_DROP_DECODED_RAW if decoded else _RESPONSE_DROP_RAW
+    out = []
+    listed: list[str] = []
+    for name, value in incoming:
+        lowered = name.lower()
+        if lowered in drop or lowered.startswith(_OWN_PREFIX_RAW):
+            if lowered == b"connection":
+                listed.append(value.decode("latin-1"))
+            continue
+        out.append((lowered, value))
+    if listed:
+        named = {token.encode("latin-1") for token in _tokens(listed)}
+        out = [(name, value) for name, value in out if name not in named]
+    return out
+
+
+def _tokens(values: list[str]) -> set[str]:
+    """The header names that ``Connection`` header values list."""
+    return {token.strip().lower() for value in values for token in value.split(",") if token.strip()}
 
 
 @dataclass(frozen=True)
