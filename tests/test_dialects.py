@@ -112,3 +112,67 @@ def test_responses_custom_tool_calls_and_their_outputs_are_text() -> None:
     ]
     answer = {"output": [{"type": "custom_tool_call", "call_id": "c", "name": "sql", "input": "DROP TABLE x"}]}
     assert [s.text for s in dialect.response_segments(answer)] == ["DROP TABLE x"]
+
+
+_TOOL_CALL_SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "/v1/chat/completions": (
+        {"model": "m", "messages": [
+            {"role": "user", "content": "prose: plan the trip"},
+            {"role": "assistant", "content": "prose: calling tools", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"city": "call: Rome"}'}},
+                {"id": "c2", "type": "custom", "custom": {"name": "sql", "input": "call: SELECT 1"}}]},
+            {"role": "assistant", "function_call": {"name": "h", "arguments": "call: not json"}},
+            {"role": "tool", "tool_call_id": "c1", "content": "prose: sunny"}]},
+        {"choices": [{"index": 0, "message": {"role": "assistant", "content": "prose: here", "refusal": "prose: no",
+                                              "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": '{"q": ["call: a", "call: b"]}'}},
+            {"id": "d", "type": "custom", "custom": {"name": "sql", "input": "call: DROP"}}]}},
+                     {"index": 1, "message": {"role": "assistant", "content": None,
+                                              "function_call": {"name": "h", "arguments": '{"x": "call: legacy"}'}}}]},
+    ),
+    "/v1/responses": (
+        {"model": "m", "instructions": "prose: be brief", "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "prose: weather?"}]},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": '{"city": "call: Oslo"}'},
+            {"type": "function_call_output", "call_id": "c1", "output": "prose: rain"},
+            {"type": "custom_tool_call", "call_id": "c2", "name": "sql", "input": "call: SELECT 2"},
+            {"type": "custom_tool_call_output", "call_id": "c2", "output": "prose: 2"}]},
+        {"output": [
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "prose: ok"},
+                                                                 {"type": "refusal", "refusal": "prose: no"}]},
+            {"type": "function_call", "call_id": "c", "name": "f", "arguments": '{"q": "call: Bergen"}'},
+            {"type": "custom_tool_call", "call_id": "d", "name": "sql", "input": "call: DROP"}]},
+    ),
+    "/v1/messages": (
+        {"model": "m", "max_tokens": 9, "system": [{"type": "text", "text": "prose: be brief"}], "messages": [
+            {"role": "user", "content": "prose: weather?"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "prose: checking"},
+                {"type": "tool_use", "id": "t1", "name": "f", "input": {"city": "call: Lima", "days": ["call: 2"]}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                          "content": [{"type": "text", "text": "prose: fog"}]}]}]},
+        {"content": [{"type": "text", "text": "prose: ok"},
+                     {"type": "tool_use", "id": "t", "name": "f", "input": {"q": {"deep": "call: Quito"}}}]},
+    ),
+}
+
+
+def test_every_dialect_marks_the_text_tool_calls_carry() -> None:
+    """Tool-call arguments, custom tool inputs and ``tool_use`` input are data for a tool
+    (``call``); every other text is prose. The samples spell which is which in the text."""
+    for path, (request, answer) in _TOOL_CALL_SAMPLES.items():
+        dialect = DIALECTS[path]
+        for segments in (dialect.request_segments(request), dialect.response_segments(answer)):
+            assert any(s.call for s in segments) and not all(s.call for s in segments), path
+            assert [s.call for s in segments] == [s.text.startswith("call: ") for s in segments], (path, segments)
+
+
+def test_a_streamed_chat_choice_s_held_calls_are_marked() -> None:
+    held = DIALECTS["/v1/chat/completions"].call_buffer()
+    assert held is not None
+    held.take({"tool_calls": [{"index": 0, "id": "c", "type": "function", "function": {"name": "f", "arguments": '{'}},
+                              {"index": 1, "type": "custom", "custom": {"name": "sql", "input": "SELECT"}}]})
+    held.take({"tool_calls": [{"index": 0, "function": {"arguments": '"a": "x"}'}}],
+               "function_call": {"name": "h", "arguments": "legacy"}})
+    segments = held.segments(held.message())
+    assert [(s.text, s.call) for s in segments] == [("x", True), ("SELECT", True), ("legacy", True)]

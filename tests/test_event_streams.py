@@ -10,6 +10,7 @@ from typing import Any
 
 import anthropic.types
 import openai.types.responses
+import pytest
 from pydantic import TypeAdapter
 
 from guardproxy.engine import Engine
@@ -35,12 +36,15 @@ RESPONSES_EVENT = TypeAdapter(openai.types.responses.ResponseStreamEvent)
 MESSAGES_EVENT = TypeAdapter(anthropic.types.RawMessageStreamEvent)
 
 
-async def run(path: str, events: list[dict[str, Any]], finish: bool = True) -> tuple[list[dict[str, Any]],
-                                                                                       ChannelGuard]:
-    """Feed the events; the events sent to the client, each checked against the SDK's types."""
+async def run(path: str, events: list[dict[str, Any]], finish: bool = True,
+              keep_streamed: bool = False) -> tuple[list[dict[str, Any]], ChannelGuard]:
+    """Feed the events; the events sent to the client, each checked against the SDK's types.
+    ``keep_streamed``: the guard keeps the streamed text, as it does for a shadow policy."""
     engine = Engine(1)
     guard = new_stream_guard(engine, POLICY, POLICY.chains["default"].output, GuardContext("output"),
                              DIALECTS[path])
+    if keep_streamed:
+        guard.streamed = {}
     out = b""
     for event in events:
         out += await guard.process(parse_event(encode_event(event["type"], event)))
@@ -161,3 +165,16 @@ async def test_a_blocked_custom_tool_input_never_leaves() -> None:
     assert sent[-1]["type"] == "response.incomplete"
     assert "stop here" not in json.dumps(sent)
     assert not any(e["type"].startswith("response.custom_tool_call_input") for e in sent)
+
+
+@pytest.mark.parametrize(("path", "events", "text", "call"), [
+    ("/v1/responses", responses_events(split("Plain prose.")), "Plain prose.", False),
+    ("/v1/responses", responses_events(call=("f", ['{"city": ', '"Oslo"}'])), "Oslo", True),
+    ("/v1/responses", custom_tool_events(["SELECT ", "1"]), "SELECT 1", True),
+    ("/v1/messages", messages_events(split("Plain prose.")), "Plain prose.", False),
+    ("/v1/messages", messages_events(tool=("f", ['{"city": ', '"Lima"}'])), "Lima", True),
+])
+async def test_the_streamed_text_kept_for_a_shadow_policy_says_which_a_tool_call_carries(
+        path: str, events: list[dict[str, Any]], text: str, call: bool) -> None:
+    _, guard = await run(path, events, keep_streamed=True)
+    assert [(s.text, s.call) for s in guard.streamed_segments() or []] == [(text, call)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -11,6 +13,7 @@ from guardproxy.guards.grounding.combiner import load_combiner
 from guardproxy.guards.grounding.config import GroundingConfig
 from guardproxy.guards.grounding.guard import GroundingGuard
 from guardproxy.guards.grounding.signals import FEATURES
+from guardproxy.proxy.dialects import DIALECTS
 
 DOCUMENT = ("The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It was designed by the company of "
             "Gustave Eiffel and is 330 metres tall. About seven million people visit it every year.")
@@ -72,10 +75,32 @@ def test_each_context_source_grounds_the_answer(source: str) -> None:
     assert all(only.scan(_answer(INVENTED), prompts[name]) == [] for name in others)
 
 
-def test_tool_call_arguments_are_not_claims(guard: GroundingGuard) -> None:
-    segments = [Segment('{"city": "Barcelona", "budget": 45000000}', ("choices", 0, "message", "tool_calls", 0,
-                                                                      "function", "arguments"), "assistant")]
-    assert guard.scan(segments, GuardContext("output", documents=(DOCUMENT,))) == []
+_CALL_ARGUMENTS = json.dumps({"note": INVENTED_SENTENCE})
+_ANSWERS_WITH_CALLS = {  # each API's answer: the invented sentence as prose and in every kind of tool call
+    "/v1/chat/completions": {"choices": [{"index": 0, "message": {"role": "assistant", "content": INVENTED,
+                                                                  "tool_calls": [
+        {"id": "a", "type": "function", "function": {"name": "f", "arguments": _CALL_ARGUMENTS}},
+        {"id": "b", "type": "custom", "custom": {"name": "g", "input": INVENTED_SENTENCE}}]}},
+                                         {"index": 1, "message": {"role": "assistant", "content": None,
+                                                                  "function_call": {"name": "f",
+                                                                                    "arguments": _CALL_ARGUMENTS}}}]},
+    "/v1/responses": {"output": [
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": INVENTED}]},
+        {"type": "function_call", "call_id": "a", "name": "f", "arguments": _CALL_ARGUMENTS},
+        {"type": "custom_tool_call", "call_id": "b", "name": "g", "input": INVENTED_SENTENCE}]},
+    "/v1/messages": {"content": [{"type": "text", "text": INVENTED},
+                                 {"type": "tool_use", "id": "a", "name": "f", "input": {"note": INVENTED_SENTENCE}}]},
+}
+
+
+@pytest.mark.parametrize(("api", "calls"), [("/v1/chat/completions", 3), ("/v1/responses", 2), ("/v1/messages", 1)])
+def test_text_a_tool_call_carries_is_not_a_claim(guard: GroundingGuard, api: str, calls: int) -> None:
+    """Arguments, custom tool input and tool_use input are data for a tool: only the prose is scored."""
+    segments = DIALECTS[api].response_segments(_ANSWERS_WITH_CALLS[api])
+    assert sum(s.call for s in segments) == calls
+    findings = guard.scan(segments, GuardContext("output", documents=(DOCUMENT,)))
+    assert [segments[f.segment].text[f.start : f.end] for f in findings] == [INVENTED_SENTENCE]
+    assert not segments[findings[0].segment].call
 
 
 def test_the_shipped_combiner_matches_the_signals() -> None:

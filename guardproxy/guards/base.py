@@ -27,11 +27,16 @@ class Segment:
     ``path`` walks the JSON payload, e.g. ``("messages", 2, "content", 0, "text")``
     or ``("choices", 0, "message", "tool_calls", 1, "function", "arguments")``.
     ``role`` is the chat role of the message the text belongs to, if any.
+    ``call`` marks text that a tool call carries (function arguments, a custom
+    tool's free-form input, a ``tool_use`` input): data for a tool rather than
+    prose. The dialects set it, so a guard that treats prose differently (the
+    grounding guard scores claims) never needs to know an API's field names.
     """
 
     text: str
     path: tuple[PathPart, ...] = ()
     role: str | None = None
+    call: bool = False
 
 
 class UpstreamClient(Protocol):

@@ -97,6 +97,7 @@ class ChannelGuard:
         self.rounds = 0  # gating chain runs
         # With a shadow policy: the upstream's whole text per channel (and held calls), as it arrived.
         self.streamed: dict[tuple[PathPart, ...], list[str]] | None = None
+        self._call_paths: set[tuple[PathPart, ...]] = set()  # the streamed texts that tool calls carry
         names = entry_names(entries)
         gates = [entry.action in ("block", "redact") and (entry.mode or policy.defaults.mode) == "enforce"
                  for entry in entries]
@@ -144,6 +145,8 @@ class ChannelGuard:
         if self.streamed is not None:
             for segment in segments:
                 self.streamed[segment.path] = [segment.text]
+                if segment.call:
+                    self._call_paths.add(segment.path)
         result = await self._run(list(zip(self._entries, entry_names(self._entries), strict=True)), segments,
                                  remember=True)
         self.decisions.extend(result.decisions)
@@ -158,7 +161,8 @@ class ChannelGuard:
         """The streamed text per channel as the upstream sent it, if kept (``streamed``)."""
         if self.streamed is None:
             return None
-        return [Segment("".join(pieces), path, "assistant") for path, pieces in self.streamed.items()]
+        return [Segment("".join(pieces), path, "assistant", path in self._call_paths)
+                for path, pieces in self.streamed.items()]
 
     @staticmethod
     def rewrite(target: object, result: ChainResult) -> None:

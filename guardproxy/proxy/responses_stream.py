@@ -195,8 +195,9 @@ class ResponsesStreamGuard(ChannelGuard):
         if index in self._checked:
             return self._checked[index]
         holder = {"arguments": arguments}
-        found = text_segment if plain else argument_segments
-        result = await self.check_whole(list(found(arguments, ("arguments",), "assistant")), self._answer)
+        found = text_segment(arguments, ("arguments",), "assistant", call=True) if plain \
+            else argument_segments(arguments, ("arguments",), "assistant")
+        result = await self.check_whole(list(found), self._answer)
         if result is None:
             return None
         self.rewrite(holder, result)

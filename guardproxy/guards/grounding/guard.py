@@ -5,7 +5,8 @@ Runs on the output stage. The context comes from ``context_from`` (see
 records that the answer could not be checked). ``signals`` scores each claim
 with the combiner's P(unsupported); ``llm`` asks a judge model and scores 1.0 or
 0.0. A finding (label ``unsupported_claim``, the claim's span) fires when the
-score reaches ``threshold``. Tool-call arguments are not claims and are skipped.
+score reaches ``threshold``. Text a tool call carries (``Segment.call``) is data
+for a tool, not claims, and is skipped.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class GroundingGuard:
         passages = self._passages(context)
         if not passages:
             return []
-        claims = [(index, claim) for index, segment in enumerate(segments) if "tool_calls" not in segment.path
+        claims = [(index, claim) for index, segment in enumerate(segments) if not segment.call
                   for claim in split_claims(segment.text, self.config.min_claim_chars)]
         if not claims:
             return []

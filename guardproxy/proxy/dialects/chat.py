@@ -51,7 +51,8 @@ def message_segments(message: Any, path: tuple[PathPart, ...]) -> Iterator[Segme
                                              (*path, "tool_calls", index, "function", "arguments"), role)
             custom = call.get("custom") if isinstance(call, dict) else None
             if isinstance(custom, dict):  # a custom tool's free-form input: plain text, not JSON arguments
-                yield from text_segment(custom.get("input"), (*path, "tool_calls", index, "custom", "input"), role)
+                yield from text_segment(custom.get("input"), (*path, "tool_calls", index, "custom", "input"), role,
+                                        call=True)
     function_call = message.get("function_call")
     if isinstance(function_call, dict):
         yield from argument_segments(function_call.get("arguments"), (*path, "function_call", "arguments"), role)

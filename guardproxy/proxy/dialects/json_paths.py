@@ -3,7 +3,7 @@
 Tool and function-call arguments are JSON inside a string. Each string value in
 them is its own segment, whose path runs through the ``JSON_MARK`` step; a
 rewrite re-serialises the object, so a redaction can never break the JSON that
-the tool receives.
+the tool receives. Text a tool call carries is marked ``call`` (see ``Segment``).
 """
 
 from __future__ import annotations
@@ -18,32 +18,36 @@ JSON_MARK = "$json"
 
 
 def argument_segments(arguments: Any, path: tuple[PathPart, ...], role: str | None) -> Iterator[Segment]:
-    """The string leaves of a JSON arguments string, or the whole string when it is not JSON."""
+    """The string leaves of a tool call's JSON arguments string, or the whole string when it
+    is not JSON; all marked ``call``."""
     if not isinstance(arguments, str) or not arguments:
         return
     try:
         parsed = json.loads(arguments)
     except ValueError:
-        yield Segment(arguments, path, role)
+        yield Segment(arguments, path, role, call=True)
         return
-    yield from json_string_leaves(parsed, (*path, JSON_MARK), role)
+    yield from json_string_leaves(parsed, (*path, JSON_MARK), role, call=True)
 
 
-def json_string_leaves(value: Any, path: tuple[PathPart, ...], role: str | None) -> Iterator[Segment]:
+def json_string_leaves(value: Any, path: tuple[PathPart, ...], role: str | None,
+                       call: bool = False) -> Iterator[Segment]:
+    """The string leaves of a JSON value (``call``: a tool call's input)."""
     if isinstance(value, str):
         if value:
-            yield Segment(value, path, role)
+            yield Segment(value, path, role, call)
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from json_string_leaves(item, (*path, key), role)
+            yield from json_string_leaves(item, (*path, key), role, call)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from json_string_leaves(item, (*path, index), role)
+            yield from json_string_leaves(item, (*path, index), role, call)
 
 
-def text_segment(value: Any, path: tuple[PathPart, ...], role: str | None) -> Iterator[Segment]:
+def text_segment(value: Any, path: tuple[PathPart, ...], role: str | None, call: bool = False) -> Iterator[Segment]:
+    """A non-empty string (``call``: a tool call's free-form input)."""
     if isinstance(value, str) and value:
-        yield Segment(value, path, role)
+        yield Segment(value, path, role, call)
 
 
 def string_segments(value: Any, path: tuple[PathPart, ...], role: str | None = None) -> Iterator[Segment]:

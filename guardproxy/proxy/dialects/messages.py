@@ -52,7 +52,7 @@ def _blocks(content: Any, path: tuple[PathPart, ...], role: str | None) -> Itera
         if kind == "text":
             yield from text_segment(block.get("text"), (*path, index, "text"), role)
         elif kind == "tool_use":
-            yield from json_string_leaves(block.get("input"), (*path, index, "input"), "assistant")
+            yield from json_string_leaves(block.get("input"), (*path, index, "input"), "assistant", call=True)
         elif kind == "tool_result":
             yield from _blocks(block.get("content"), (*path, index, "content"), "tool")
 

@@ -52,7 +52,7 @@ def item_segments(item: Any, path: tuple[PathPart, ...]) -> Iterator[Segment]:
     elif kind == "function_call_output":
         yield from _parts(item.get("output"), (*path, "output"), "tool")
     elif kind == "custom_tool_call":  # a custom tool's free-form input: plain text, not JSON arguments
-        yield from text_segment(item.get("input"), (*path, "input"), "assistant")
+        yield from text_segment(item.get("input"), (*path, "input"), "assistant", call=True)
     elif kind == "custom_tool_call_output":
         yield from _parts(item.get("output"), (*path, "output"), "tool")
 
