@@ -1,6 +1,6 @@
 """Upstream faults end to end, through the openai and anthropic SDKs against the proxy on
 loopback, for chat, Responses and Messages streams, with output guards (each event read,
-``relay_guarded``) and without (bytes relayed unread, ``relay_raw``):
+``relay_guarded``) and without (bytes relayed unread, ``RawRelay``):
 
 - a stream that closes before its end event, breaks, or stalls past ``--upstream-timeout``
   ends with an error event the SDK raises, never a clean end, and the fault is counted

@@ -15,10 +15,10 @@ input chain) goes as it came.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import aiohttp
 
@@ -32,23 +32,19 @@ from guardproxy.proxy.decisions import log_decision, violations
 from guardproxy.proxy.dialects import ALL_CHOICES, DIALECTS, Dialect, apply_texts
 from guardproxy.proxy.errors import ClientError, error_reply
 from guardproxy.proxy.exchange import Exchange, too_large
-from guardproxy.proxy.relay import close_upstream, note_fault, relay_guarded, relay_raw, watch_end
+from guardproxy.proxy.relay import RawRelay, close_upstream, note_fault, relay_guarded, watch_end
 from guardproxy.proxy.reply import RawHeaders, Reply, verdict_headers
 from guardproxy.proxy.request_body import EXTENSION_FIELD, parse_payload, take_extension
 from guardproxy.proxy.restoration import Restorer
-from guardproxy.proxy.retry import RetryPolicy, with_retries
 from guardproxy.proxy.runtime import Runtime
 from guardproxy.proxy.stream_guards import new_stream_guard
 from guardproxy.proxy.upstream import (
-    KEY_HEADERS,
     UPSTREAM_ERRORS,
     UpstreamRedirect,
     classify_failure,
-    redirect_of,
-    request_headers,
     response_headers,
-    url_path,
 )
+from guardproxy.proxy.upstream_call import answered, anthropic_path, upstream_of, upstream_request
 
 log = logging.getLogger("guardproxy.proxy")
 
@@ -61,25 +57,11 @@ _NO_HEADERS: dict[str, str] = {}  # routing's header map when no route matches o
 _MESSAGES = DIALECTS["/v1/messages"]
 
 
-def upstream_of(context: RequestContext) -> str:
-    """openai, anthropic or azure: the guarded API's, else by the path's family."""
-    if context.dialect is not None:
-        return context.dialect.upstream
-    path = context.report.path
-    if path.startswith("/openai/deployments/"):
-        return "azure"
-    return "anthropic" if _anthropic_path(path) else "openai"
-
-
 def shape_of(context: RequestContext) -> Dialect | None:
     """The dialect whose error shape the proxy's own errors take on this path."""
     if context.dialect is not None:
         return context.dialect
-    return _MESSAGES if _anthropic_path(context.report.path) else None
-
-
-def _anthropic_path(path: str) -> bool:
-    return path == "/v1/messages" or path.startswith("/v1/messages/")
+    return _MESSAGES if anthropic_path(context.report.path) else None
 
 
 def own_error(context: RequestContext, status: int, message: str, type_: str, code: str | None = None,
@@ -90,14 +72,6 @@ def own_error(context: RequestContext, status: int, message: str, type_: str, co
     return shape.error_reply(status, message, type_, code, param, headers)
 
 
-def upstream_url(runtime: Runtime, ex: Exchange, upstream: str) -> str:
-    base = runtime.settings.upstream_base_of(upstream)
-    assert base is not None, "requests for an upstream that is not configured are refused before"
-    # OpenAI's base_url ends in /v1; Anthropic's (the SDK's base_url form) and Azure's resource URL do not.
-    path = url_path(ex.path if upstream in ("anthropic", "azure") else ex.path.removeprefix("/v1"))
-    return base + path + (f"?{ex.query}" if ex.query else "")
-
-
 def unconfigured(runtime: Runtime, context: RequestContext, headers: RawHeaders) -> Reply | None:
     """A 404 for a path whose upstream the operator did not configure (Azure's deployments)."""
     if runtime.settings.upstream_base_of(upstream_of(context)) is not None:
@@ -105,47 +79,6 @@ def unconfigured(runtime: Runtime, context: RequestContext, headers: RawHeaders)
     return own_error(context, 404, f"The proxy has no Azure upstream for {context.report.path}: start it with "
                      "--azure-upstream https://RESOURCE.openai.azure.com.", "invalid_request_error", "unknown_url",
                      headers=headers)
-
-
-async def send_upstream(
-    runtime: Runtime, ex: Exchange, context: RequestContext, body: bytes | AsyncIterator[bytes] | None,
-    reads_body: bool,
-) -> aiohttp.ClientResponse:
-    """``body``: bytes, the client's body streamed through, or None for none. ``reads_body``:
-    the proxy reads the answer, so it asks for it uncompressed and decodes it if it comes
-    compressed anyway.
-
-    A connect error or a 502/503 is retried (``retry.py``) when the body can be sent
-    again (bytes or none). A redirect raises ``UpstreamRedirect``: it is neither
-    followed (aiohttp's ``allow_redirects=False``) nor relayed."""
-    upstream_name = upstream_of(context)
-    headers = request_headers(ex.headers, runtime.upstream_keys.get(upstream_name), KEY_HEADERS[upstream_name],
-                              strip_client_keys=runtime.client_keys is not None)
-    if reads_body:
-        headers = [(n, v) for n, v in headers if n.lower() != "accept-encoding"] + [("accept-encoding", "identity")]
-    trace_headers = context.upstream_sending(ex.method)
-    if trace_headers:  # the proxy's span is the upstream call's parent: its traceparent replaces the client's
-        headers = [(n, v) for n, v in headers if n.lower() not in trace_headers] + list(trace_headers.items())
-    session = runtime.session
-    assert session is not None, "the relay session is created in the app's lifespan"
-    url = upstream_url(runtime, ex, upstream_name)
-
-    retries = runtime.settings.upstream_retries if body is None or isinstance(body, bytes) else 0
-    if retries > 0:
-        async def send() -> aiohttp.ClientResponse:
-            return await session.request(ex.method, url, headers=headers, data=body, allow_redirects=False,
-                                         auto_decompress=reads_body)
-
-        upstream = await with_retries(send, RetryPolicy(retries), context.report.upstream_retries)
-    else:  # the usual case: no closure and no extra coroutine between the request and aiohttp
-        upstream = await session.request(ex.method, url, headers=headers, data=body, allow_redirects=False,
-                                         auto_decompress=reads_body)
-    context.upstream_answered(upstream.status)
-    redirect = redirect_of(upstream)
-    if redirect is not None:
-        upstream.close()
-        raise redirect
-    return upstream
 
 
 def upstream_failure(exc: BaseException, headers: RawHeaders, context: RequestContext) -> Reply:
@@ -160,25 +93,35 @@ def _is_sse(upstream: aiohttp.ClientResponse) -> bool:
     return upstream.headers.get("content-type", "").startswith("text/event-stream")
 
 
+def read_whole(upstream: aiohttp.ClientResponse) -> bool:
+    """Whether an answer is read whole and sent in one piece: a small one with a declared
+    length, not a stream."""
+    length = upstream.content_length
+    return length is not None and length <= _WHOLE_BODY_LIMIT and not _is_sse(upstream)
+
+
+def relay_stream(upstream: aiohttp.ClientResponse, own: RawHeaders, context: RequestContext,
+                 body_done: bool) -> Reply:
+    """The upstream's answer relayed as it arrives."""
+    sse = _is_sse(upstream)
+    return Reply(upstream.status, response_headers(upstream.raw_headers, decoded=False) + own,
+                 relay=RawRelay(upstream, sse, context, watch_end(upstream, context) if sse else None),
+                 watch_disconnect=sse and body_done)
+
+
 async def relay_reply(upstream: aiohttp.ClientResponse, own: RawHeaders, context: RequestContext,
                       body_done: bool) -> Reply:
-    """The upstream's answer as it came. A small answer with a declared length is read
-    whole and sent in one piece; anything else, streams above all, is relayed as it arrives."""
-    headers = response_headers(upstream.raw_headers, decoded=False) + own
-    sse = _is_sse(upstream)
-    length = upstream.content_length
-    if not sse and length is not None and length <= _WHOLE_BODY_LIMIT:
-        try:
-            raw = await upstream.read()
-        except UPSTREAM_ERRORS as exc:  # nothing has gone to the client yet: a 502/504 instead
-            return upstream_failure(exc, own, context)
-        finally:
-            context.upstream_finished()
-            close_upstream(upstream)
-        return Reply(upstream.status, headers, raw)
-    return Reply(upstream.status, headers, chunks=relay_raw(upstream, sse, context,
-                                                            watch_end(upstream, context) if sse else None),
-                 watch_disconnect=sse and body_done)
+    """The upstream's answer as it came: read whole (``read_whole``), or relayed as it arrives."""
+    if not read_whole(upstream):
+        return relay_stream(upstream, own, context, body_done)
+    try:
+        raw = await upstream.read()
+    except UPSTREAM_ERRORS as exc:  # nothing has gone to the client yet: a 502/504 instead
+        return upstream_failure(exc, own, context)
+    finally:
+        context.upstream_finished()
+        close_upstream(upstream)
+    return Reply(upstream.status, response_headers(upstream.raw_headers, decoded=False) + own, raw)
 
 
 def _guard_context(runtime: Runtime, ex: Exchange, dialect: Dialect, stage: Stage, model: str | None,
@@ -261,15 +204,25 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
         body = json_codec.dumps(payload)
     reads_output = bool(output_entries) or bool(restorer)
     try:
-        upstream = await send_upstream(runtime, ex, context, body, reads_body=reads_output)
+        upstream = answered(context, await upstream_request(runtime, ex, context, body, reads_body=reads_output))
     except UPSTREAM_ERRORS as exc:
         return upstream_failure(exc, verdict_headers(context.verdict, choice.tag), context)
     if not reads_output or upstream.status >= 300:
-        return await relay_reply(upstream, verdict_headers(context.verdict, choice.tag), context, body_done=True)
+        own = verdict_headers(context.verdict, choice.tag)
+        if not read_whole(upstream):
+            return relay_stream(upstream, own, context, body_done=True)
+        try:  # relay_reply's read, here: one coroutine fewer to cross at each suspension of the read
+            raw = await upstream.read()
+        except UPSTREAM_ERRORS as exc:
+            return upstream_failure(exc, own, context)
+        finally:
+            context.upstream_finished()
+            close_upstream(upstream)
+        return Reply(upstream.status, response_headers(upstream.raw_headers, decoded=False) + own, raw)
     # Output guards see the prompt as the model saw it (redacted), and the documents sent with it.
     if checked is not None:
-        prompt = tuple(Segment(text, seg.path, seg.role) for seg, text in zip(checked.segments, checked.texts,
-                                                                                strict=True))
+        prompt = tuple(dataclasses.replace(seg, text=text)
+                       for seg, text in zip(checked.segments, checked.texts, strict=True))
     else:
         prompt = tuple(dialect.request_segments(payload))
     out_context = _guard_context(runtime, ex, dialect, "output", model, documents, prompt)
@@ -371,8 +324,8 @@ async def passthrough(runtime: Runtime, ex: Exchange, context: RequestContext) -
         return own_error(context, exc.status, exc.message, "invalid_request_error", exc.code, headers=headers)
     has_body = ex.method not in ("GET", "HEAD", "DELETE", "OPTIONS")
     try:
-        upstream = await send_upstream(runtime, ex, context, ex.stream(limit) if has_body else None,
-                                       reads_body=False)
+        upstream = answered(context, await upstream_request(runtime, ex, context,
+                                                            ex.stream(limit) if has_body else None, reads_body=False))
     except ClientError as exc:  # the client's upload passed the limit while it was being relayed
         return own_error(context, exc.status, exc.message, "invalid_request_error", exc.code, headers=headers)
     except UPSTREAM_ERRORS as exc:

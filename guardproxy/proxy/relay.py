@@ -83,34 +83,50 @@ def watch_end(response: aiohttp.ClientResponse, context: RequestContext) -> Stre
     return StreamEnd(family)
 
 
-async def relay_raw(response: aiohttp.ClientResponse, sse: bool, context: RequestContext,
-                    end: StreamEnd | None = None) -> AsyncIterator[bytes]:
-    """Bytes exactly as received (content encoding untouched); ``end`` sees each chunk."""
-    failure: UpstreamFailure | None = None
-    try:
-        try:
-            if end is None:
-                async for chunk in response.content.iter_any():
-                    yield chunk
-            else:
-                async for chunk in response.content.iter_any():
-                    end.feed(chunk)
-                    yield chunk
-        except UPSTREAM_ERRORS as exc:
-            failure = classify_failure(exc)
-            log.warning("upstream body broke after the response started: %s", type(exc).__name__)
-            if not sse or _encoded(response):
-                note_fault(context, failure.kind)
-                raise BodyCutOff(failure.message) from exc
-        if failure is None and end is not None and not end.complete:
-            failure = INCOMPLETE
-            log.warning("upstream stream ended before its last event")
-        if failure is not None:
-            note_fault(context, failure.kind)
-            yield AFTER_CUT + fault_event(context, failure)
-    finally:
-        context.upstream_finished()
-        close_upstream(response)
+class RawRelay:
+    """An upstream body relayed unread, bytes exactly as received (content encoding
+    untouched). The front iterates ``response.content.iter_any()`` itself, feeding
+    each piece to ``end`` (when set), and then asks ``finish`` (the body ended) or
+    ``broke`` (it raised one of ``UPSTREAM_ERRORS``) for the bytes that close it,
+    and ``close`` in every case. A generator around the loop would cost a frame at
+    every piece and its own start and end, the largest part of an unguarded stream's
+    overhead (benchmarks/README.md)."""
+
+    __slots__ = ("context", "end", "response", "sse")
+
+    def __init__(self, response: aiohttp.ClientResponse, sse: bool, context: RequestContext,
+                 end: StreamEnd | None) -> None:
+        self.response = response
+        self.sse = sse
+        self.context = context
+        self.end = end  # sees each piece of an SSE stream of a known API, to tell a complete one
+
+    def finish(self) -> bytes:
+        """After the last piece: the error event for a stream that ended before its API's
+        end event, else nothing."""
+        end = self.end
+        if end is None or end.complete:
+            return b""
+        log.warning("upstream stream ended before its last event")
+        return self._fault(INCOMPLETE)
+
+    def broke(self, exc: BaseException) -> bytes:
+        """The error event for a body that broke after the response started; ``BodyCutOff``
+        for one that cannot carry it (not SSE, or content-encoded)."""
+        failure = classify_failure(exc)
+        log.warning("upstream body broke after the response started: %s", type(exc).__name__)
+        if not self.sse or _encoded(self.response):
+            note_fault(self.context, failure.kind)
+            raise BodyCutOff(failure.message) from exc
+        return self._fault(failure)
+
+    def _fault(self, failure: UpstreamFailure) -> bytes:
+        note_fault(self.context, failure.kind)
+        return AFTER_CUT + fault_event(self.context, failure)
+
+    def close(self) -> None:
+        self.context.upstream_finished()
+        close_upstream(self.response)
 
 
 async def _timed_process(guard: ChannelGuard, event: SSEEvent, context: RequestContext) -> bytes:

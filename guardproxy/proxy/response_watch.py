@@ -23,10 +23,11 @@ _MODEL = re.compile(rb'"model"\s*:\s*"([^"\\]{1,128})"')
 class ResponseWatch:
     """Fed the response's start and body messages; keeps the first-content time and usage."""
 
-    __slots__ = ("_content", "_content_tail", "_directions", "_keys", "_scan_usage", "_seek_content", "_tail",
-                 "_usage", "first_content", "response_model", "usage")
+    __slots__ = ("_content", "_content_tail", "_directions", "_keys", "_scan_usage", "_seek_content", "_seek_model",
+                 "_tail", "_usage", "first_content", "response_model", "usage")
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, model: bool = True) -> None:
+        """``model``: look for the answer's model too (only traces report it)."""
         self._content = dialect.content_pattern
         self._usage = dialect.usage_pattern
         known = _KEYS.get(id(dialect))
@@ -41,6 +42,7 @@ class ResponseWatch:
         self.first_content: float | None = None
         self.usage: dict[str, int] = {}
         self.response_model: str | None = None
+        self._seek_model = model
 
     def start(self, headers: list[tuple[bytes, bytes]]) -> None:
         """``headers``: the reply's, whose names are in lower case as ASGI has them."""
@@ -79,8 +81,9 @@ class ResponseWatch:
             for match in (self._usage.finditer(window, first) if first >= 0 else ()):
                 # The last report wins: some servers repeat cumulative usage in every chunk.
                 self.usage[self._directions[match.group(1)]] = int(match.group(2))
-            if self.response_model is None:
+            if self._seek_model:
                 model = _MODEL.search(window)
                 if model is not None:
                     self.response_model = model.group(1).decode("utf-8", "replace")
+                    self._seek_model = False
             self._tail = window[-_CARRY:]
