@@ -23,6 +23,8 @@ seconds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 BASE = sys.argv[3] if len(sys.argv) > 3 else "/tmp/base"
 OUT = sys.argv[4] if len(sys.argv) > 4 else "/tmp/gpbench/h2h.json"  # argv[3] is BASE, a directory
 os.sched_setaffinity(0, {int(LOAD_CPU)})
+_base_commit = os.popen(f"git -C {BASE} rev-parse --short HEAD 2>/dev/null").read().strip() or "unknown"
+print(f"gp-base is {BASE} at {_base_commit}; gp-current is this tree", flush=True)
 lab = Lab(pin=True)
 try:
     up = lab.upstream()
@@ -41,7 +43,7 @@ try:
             str(port),
         ],
     )
-    targets["gp-09bda8a"] = lab.launch("gp-base", cmd, "/readyz", port, env={"PYTHONPATH": BASE})
+    targets["gp-base"] = lab.launch("gp-base", cmd, "/readyz", port, env={"PYTHONPATH": BASE})
     for name, s in targets.items():
         env = open(f"/proc/{s.process.pid}/environ", "rb").read().split(b"\0")
         print(name, s.process.pid, [e for e in env if e.startswith(b"PYTHONPATH")], flush=True)
@@ -71,7 +73,7 @@ try:
                 + "  ".join(f"{n} {rps[n][-1]:.0f}" for n in names)
                 + "  | CPU us/req "
                 + " ".join(f"{n} {us[n][-1]:.0f}" for n in names)
-                + f"  | cur/ref {rps['gp-current'][-1] / rps['reference'][-1]:.2f} base/ref {rps['gp-09bda8a'][-1] / rps['reference'][-1]:.2f}",
+                + f"  | cur/ref {rps['gp-current'][-1] / rps['reference'][-1]:.2f} base/ref {rps['gp-base'][-1] / rps['reference'][-1]:.2f}",
                 flush=True,
             )
         med = {n: statistics.median(rps[n]) for n in names}
@@ -80,15 +82,18 @@ try:
         print(
             "  median CPU us/request: "
             + "  ".join(f"{n} {mus[n]:.0f}" for n in names)
-            + f"  ref/current {mus['reference'] / mus['gp-current']:.3f} ref/base {mus['reference'] / mus['gp-09bda8a']:.3f}",
+            + f"  ref/current {mus['reference'] / mus['gp-current']:.3f} ref/base {mus['reference'] / mus['gp-base']:.3f}"
+            + "  paired per-round ref/current "
+            + f"{statistics.median(r / c for r, c in zip(us['reference'], us['gp-current'], strict=True)):.3f}"
+            + f" ref/base {statistics.median(r / c for r, c in zip(us['reference'], us['gp-base'], strict=True)):.3f}",
             flush=True,
         )
         print(
             f"{'stream' if stream else 'json'} median: "
             + "  ".join(f"{n} {med[n]:.0f}" for n in names)
-            + f"  ratio current {med['gp-current'] / med['reference']:.3f}  base {med['gp-09bda8a'] / med['reference']:.3f}"
+            + f"  ratio current {med['gp-current'] / med['reference']:.3f}  base {med['gp-base'] / med['reference']:.3f}"
             + f"  median per-round ratio current {statistics.median(a / b for a, b in zip(rps['gp-current'], rps['reference'], strict=False)):.3f}"
-            + f" base {statistics.median(a / b for a, b in zip(rps['gp-09bda8a'], rps['reference'], strict=False)):.3f}",
+            + f" base {statistics.median(a / b for a, b in zip(rps['gp-base'], rps['reference'], strict=False)):.3f}",
             flush=True,
         )
     os.makedirs(os.path.dirname(OUT) or ".", exist_ok=True)

@@ -74,7 +74,7 @@ def own_error(context: RequestContext, status: int, message: str, type_: str, co
 
 def unconfigured(runtime: Runtime, context: RequestContext, headers: RawHeaders) -> Reply | None:
     """A 404 for a path whose upstream the operator did not configure (Azure's deployments)."""
-    if runtime.settings.upstream_base_of(upstream_of(context)) is not None:
+    if runtime.upstream_bases[upstream_of(context)] is not None:
         return None
     return own_error(context, 404, f"The proxy has no Azure upstream for {context.report.path}: start it with "
                      "--azure-upstream https://RESOURCE.openai.azure.com.", "invalid_request_error", "unknown_url",

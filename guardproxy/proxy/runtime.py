@@ -34,6 +34,8 @@ class Runtime:
         self.client_keys: ClientKeys | None = None  # with --keys-file: the keys in force
         self.upstream_keys = upstream_keys or {}  # per upstream (openai, anthropic, azure): the operator's key
         self.upstream_key = self.upstream_keys.get("openai")
+        # Each upstream's base URL (None: not configured), worked out once instead of per request.
+        self.upstream_bases = {name: settings.upstream_base_of(name) for name in ("openai", "anthropic", "azure")}
         self.telemetry = telemetry or Telemetry.disabled()
         self.engine = Engine(settings.guard_threads)
         self._client: httpx.AsyncClient | None = None

@@ -35,7 +35,7 @@ def upstream_of(context: RequestContext) -> str:
 
 
 def upstream_url(runtime: Runtime, ex: Exchange, upstream: str) -> str:
-    base = runtime.settings.upstream_base_of(upstream)
+    base = runtime.upstream_bases[upstream]
     assert base is not None, "requests for an upstream that is not configured are refused before"
     # OpenAI's base_url ends in /v1; Anthropic's (the SDK's base_url form) and Azure's resource URL do not.
     path = url_path(ex.path if upstream in ("anthropic", "azure") else ex.path.removeprefix("/v1"))
