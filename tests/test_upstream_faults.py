@@ -18,6 +18,7 @@ loopback, for chat, Responses and Messages streams, with output guards (each eve
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -255,6 +256,20 @@ def test_a_slow_first_byte_is_waited_for(faulty: Start, api: StreamAPI, guarding
     upstream.script(Answer(events=api.events(PIECES), first_byte_delay=0.5))
     assert api.read(proxy) == ("".join(PIECES), None)
     assert counted(proxy) == {}
+
+
+@pytest.mark.parametrize("guarding", GUARDING)
+@pytest.mark.parametrize("api", APIS)
+def test_an_answer_that_never_starts_is_a_504(faulty: Start, api: StreamAPI, guarding: str) -> None:
+    """Unguarded streams are called without aiohttp's read timeout (relay.SilenceWatch keeps
+    it for the body): the wait for the answer's status line is bounded all the same."""
+    proxy, upstream = faulty(POLICIES[guarding], upstream_timeout=0.5)
+    upstream.script(Answer(events=api.events(PIECES), first_byte_delay=3.0))
+    started = time.monotonic()
+    text, exc = api.read(proxy)
+    assert text == "" and isinstance(exc, (openai.APIStatusError, anthropic.APIStatusError))
+    assert exc.status_code == 504 and time.monotonic() - started < 2.5
+    assert counted(proxy) == {"timeout": 1}
 
 
 # Bodies that cannot carry an error event.

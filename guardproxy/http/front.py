@@ -28,7 +28,7 @@ from guardproxy.proxy.dialects import DIALECTS, GUARDED_PATHS, Resolved, resolve
 from guardproxy.proxy.errors import error_reply
 from guardproxy.proxy.exchange import ClientDisconnected, Exchange
 from guardproxy.proxy.handlers import guarded, own_error, passthrough
-from guardproxy.proxy.relay import BodyCutOff
+from guardproxy.proxy.relay import BodyCutOff, SilenceWatch
 from guardproxy.proxy.reply import Reply
 from guardproxy.proxy.response_watch import ResponseWatch
 from guardproxy.proxy.runtime import Runtime
@@ -50,6 +50,7 @@ class ProxyFront:
         self.app = app
         self.runtime = runtime
         self._streams = _Streams()  # this app's streams, on its server's event loop
+        self._silences = SilenceWatch()  # the read timeout of its unguarded streams
 
     @staticmethod
     def route(method: str, path: str, resolved: Resolved | None = None) -> tuple[Handler, str] | None:
@@ -153,7 +154,7 @@ class ProxyFront:
                     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
                     await send({"type": "http.response.body", "body": reply.body})
                 else:
-                    await _send_stream(reply, receive, send, watch, self._streams)
+                    await _send_stream(reply, receive, send, watch, self._streams, self._silences)
             except BodyCutOff:
                 pass  # the relay counted and logged it; the client sees a body that ends short
             except Exception as exc:  # the answer has started: nothing is left to send but the end
@@ -198,7 +199,7 @@ async def _send_whole(reply: Reply, send: Send, watch: ResponseWatch | None) -> 
 
 
 async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: ResponseWatch | None,
-                       streams: _Streams | None) -> None:
+                       streams: _Streams | None, silences: SilenceWatch | None = None) -> None:
     """``reply.relay`` (an upstream body relayed unread, iterated here) or ``reply.chunks``,
     piece by piece. ``watch`` sees what leaves (for metrics: first content, usage);
     ``streams`` watches for the client's disconnect (with ``reply.watch_disconnect``)."""
@@ -213,8 +214,11 @@ async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: Respon
         await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
         if relay is not None:
             end = relay.end
+            if relay.silence is not None and silences is not None:
+                silences.add(relay)
             try:
                 async for chunk in relay.response.content.iter_any():
+                    relay.pieces += 1  # what SilenceWatch reads
                     if end is not None:
                         end.feed(chunk)
                     if watch is not None:
@@ -244,6 +248,8 @@ async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: Respon
             streams.discard(watcher)
             watcher.stop()
         if relay is not None:
+            if silences is not None:
+                silences.discard(relay)
             relay.close()
         elif getattr(chunks, "ag_frame", True) is not None:  # not a generator that ran to its end
             closer = getattr(chunks, "aclose", None)

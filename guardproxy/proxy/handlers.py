@@ -44,7 +44,14 @@ from guardproxy.proxy.upstream import (
     classify_failure,
     response_headers,
 )
-from guardproxy.proxy.upstream_call import answered, anthropic_path, upstream_of, upstream_request
+from guardproxy.proxy.upstream_call import (
+    answered,
+    anthropic_path,
+    silent_stream,
+    upstream_of,
+    upstream_request,
+    within,
+)
 
 log = logging.getLogger("guardproxy.proxy")
 
@@ -101,11 +108,11 @@ def read_whole(upstream: aiohttp.ClientResponse) -> bool:
 
 
 def relay_stream(upstream: aiohttp.ClientResponse, own: RawHeaders, context: RequestContext,
-                 body_done: bool) -> Reply:
-    """The upstream's answer relayed as it arrives."""
+                 body_done: bool, silence: float | None = None) -> Reply:
+    """The upstream's answer relayed as it arrives; ``silence``: see ``RawRelay``."""
     sse = _is_sse(upstream)
     return Reply(upstream.status, response_headers(upstream.raw_headers, decoded=False) + own,
-                 relay=RawRelay(upstream, sse, context, watch_end(upstream, context) if sse else None),
+                 relay=RawRelay(upstream, sse, context, watch_end(upstream, context) if sse else None, silence),
                  watch_disconnect=sse and body_done)
 
 
@@ -203,16 +210,19 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
     elif has_extension:
         body = json_codec.dumps(payload)
     reads_output = bool(output_entries) or bool(restorer)
+    silent = silent_stream(runtime, dialect.asks_stream(payload), reads_output)
     try:
-        upstream = answered(context, await upstream_request(runtime, ex, context, body, reads_body=reads_output))
+        upstream = answered(context, await upstream_request(runtime, ex, context, body, reads_output, silent))
     except UPSTREAM_ERRORS as exc:
         return upstream_failure(exc, verdict_headers(context.verdict, choice.tag), context)
     if not reads_output or upstream.status >= 300:
         own = verdict_headers(context.verdict, choice.tag)
         if not read_whole(upstream):
-            return relay_stream(upstream, own, context, body_done=True)
+            return relay_stream(upstream, own, context, body_done=True,
+                                silence=runtime.settings.upstream_timeout if silent else None)
         try:  # relay_reply's read, here: one coroutine fewer to cross at each suspension of the read
-            raw = await upstream.read()
+            # Without aiohttp's read timeout on this call (silent), a whole answer gets the timeout in all.
+            raw = await (within(upstream.read(), runtime.settings.upstream_timeout) if silent else upstream.read())
         except UPSTREAM_ERRORS as exc:
             return upstream_failure(exc, own, context)
         finally:

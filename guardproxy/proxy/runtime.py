@@ -20,7 +20,7 @@ from guardproxy.engine import Engine
 from guardproxy.heap import settle_heap
 from guardproxy.keys import ClientKeys, load_keys
 from guardproxy.policy import PolicyError, PolicySet, load_policy_set
-from guardproxy.proxy.upstream import GuardUpstreamClient
+from guardproxy.proxy.upstream import GuardUpstreamClient, stream_timeout
 from guardproxy.telemetry import Telemetry
 
 log = logging.getLogger("guardproxy.policy")
@@ -36,6 +36,7 @@ class Runtime:
         self.upstream_key = self.upstream_keys.get("openai")
         # Each upstream's base URL (None: not configured), worked out once instead of per request.
         self.upstream_bases = {name: settings.upstream_base_of(name) for name in ("openai", "anthropic", "azure")}
+        self.stream_timeout = stream_timeout(settings.connect_timeout, settings.upstream_timeout)
         self.telemetry = telemetry or Telemetry.disabled()
         self.engine = Engine(settings.guard_threads)
         self._client: httpx.AsyncClient | None = None

@@ -161,6 +161,12 @@ def redirect_of(response: aiohttp.ClientResponse) -> UpstreamRedirect | None:
     return None
 
 
+def stream_timeout(connect_timeout: float, read_timeout: float) -> aiohttp.ClientTimeout:
+    """The relay session's timeout less aiohttp's read timeout, for unguarded streams: the
+    wait for the answer's headers is bounded by the caller, its silences by ``SilenceWatch``."""
+    return aiohttp.ClientTimeout(total=None, connect=connect_timeout + read_timeout, sock_connect=connect_timeout)
+
+
 def create_relay_session(connect_timeout: float, read_timeout: float, max_connections: int) -> aiohttp.ClientSession:
     """The relay's pooled session, created in the app's lifespan.
 
@@ -175,6 +181,7 @@ def create_relay_session(connect_timeout: float, read_timeout: float, max_connec
                                      enable_cleanup_closed=False)
     timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout + read_timeout,
                                     sock_connect=connect_timeout, sock_read=read_timeout)
+    # Unguarded streams are called with stream_timeout(): no read timeout, which relay.SilenceWatch keeps.
     return aiohttp.ClientSession(
         connector=connector, timeout=timeout, auto_decompress=False, trust_env=False,
         skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),

@@ -139,6 +139,11 @@ class Dialect:
         return self.error_reply(400, message, "guardrail_violation", "policy_violation", None, headers,
                                 guardrail=details)
 
+    def asks_stream(self, payload: dict[str, Any]) -> bool:
+        """Whether the request asks for its answer as a stream (every streaming API here
+        says so with ``"stream": true``)."""
+        return self.stream_family is not None and payload.get("stream") is True
+
     def call_buffer(self) -> CallBuffer | None:
         """A new buffer for one streamed choice's calls, if the API streams calls."""
         return None
