@@ -32,7 +32,7 @@ def finished(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
 
 def run_request(telemetry: Telemetry, report: RequestReport) -> str:
     """The proxy's calls for one request; returns the traceparent it would send upstream."""
-    request_trace = telemetry.start_trace("POST", report.path, report.route, HEADERS)
+    request_trace = telemetry.start_trace("POST", report.path, report.route, HEADERS, "chat", "openai")
     assert request_trace is not None
     assert trace.get_current_span() is trace.INVALID_SPAN  # never attached as the current context
     sent = request_trace.upstream_started("POST")["traceparent"]

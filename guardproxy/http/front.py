@@ -119,8 +119,10 @@ class ProxyFront:
         runtime = self.runtime
         telemetry = runtime.telemetry
         observing = telemetry.enabled
-        trace = telemetry.start_trace(scope["method"], path, route, scope["headers"]) if observing else None
         dialect = resolved.dialect if resolved is not None and handler is guarded else None
+        trace = telemetry.start_trace(scope["method"], path, route, scope["headers"],
+                                      dialect.operation if dialect is not None else None,
+                                      dialect.provider if dialect is not None else None) if observing else None
         context = RequestContext(route, scope["method"], path, dialect, trace,
                                  keep_texts=trace is not None and runtime.settings.trace_content == "redacted",
                                  deployment=resolved.deployment if resolved is not None else None)

@@ -87,12 +87,13 @@ class Telemetry:
                 self._model_names[model] = label
         return label
 
-    def start_trace(self, method: str, path: str, route: str,
-                    headers: list[tuple[bytes, bytes]]) -> RequestTrace | None:
-        """The request's trace (None when tracing is off), child of the client's ``traceparent``."""
+    def start_trace(self, method: str, path: str, route: str, headers: list[tuple[bytes, bytes]],
+                    operation: str | None = None, provider: str | None = None) -> RequestTrace | None:
+        """The request's trace (None when tracing is off), child of the client's ``traceparent``;
+        ``operation`` and ``provider``: the guarded API's (``Tracing.start_request``)."""
         if self.tracing is None:
             return None
-        return self.tracing.start_request(method, path, route, headers)
+        return self.tracing.start_request(method, path, route, headers, operation, provider)
 
     def request_finished(self, report: RequestReport, trace: RequestTrace | None) -> None:
         """Once per request, when the response has ended: the trace's remaining spans now;

@@ -34,13 +34,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from guardproxy.telemetry.report import GuardRunReport, RequestReport
 
 TRACE_CONTENT_MODES = ("off", "redacted")
-# Per API (the route label): OpenTelemetry's gen_ai.operation.name and gen_ai.provider.name.
-OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings", "responses": "chat",
-              "messages": "chat", "azure_chat": "chat", "azure_completions": "text_completion",
-              "azure_embeddings": "embeddings"}
-PROVIDERS = {"messages": "anthropic", "count_tokens": "anthropic", "azure_chat": "azure.ai.openai",
-             "azure_completions": "azure.ai.openai", "azure_embeddings": "azure.ai.openai"}
-GUARDED_APIS = frozenset({*OPERATIONS, "count_tokens"})
 GRPC_EXTRA_HINT = "pip install 'guardproxy[otlp-grpc]'"
 _PROPAGATOR = TraceContextTextMapPropagator()
 _CARRIED_HEADERS = (b"traceparent", b"tracestate")
@@ -104,17 +97,19 @@ class Tracing:
         return cls(exporter, content, schedule_delay_ms=delay,
                    service_name=environ.get("OTEL_SERVICE_NAME") or "guardproxy")
 
-    def start_request(self, method: str, path: str, route: str, headers: list[tuple[bytes, bytes]]) -> RequestTrace:
-        """Opens the request's SERVER span, child of the client's ``traceparent`` if it sent one."""
+    def start_request(self, method: str, path: str, route: str, headers: list[tuple[bytes, bytes]],
+                      operation: str | None = None, provider: str | None = None) -> RequestTrace:
+        """Opens the request's SERVER span, child of the client's ``traceparent`` if it sent one.
+        ``operation`` and ``provider`` (OpenTelemetry's ``gen_ai.operation.name`` and
+        ``gen_ai.provider.name``) come from the dialect of a guarded API, whose name ``route`` is."""
         carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers
                    if name.lower() in _CARRIED_HEADERS}
-        operation = OPERATIONS.get(route)
         attributes: dict[str, str] = {"http.request.method": method, "url.path": path, "guardproxy.route": route}
         if operation:
             attributes["gen_ai.operation.name"] = operation
-        if route in GUARDED_APIS:
+        if provider is not None:
             attributes["guardproxy.api"] = route
-            attributes["gen_ai.provider.name"] = PROVIDERS.get(route, "openai")
+            attributes["gen_ai.provider.name"] = provider
         span = self.tracer.start_span(f"{operation or route} guardproxy", _PROPAGATOR.extract(carrier),
                                       SpanKind.SERVER, attributes=attributes)
         return RequestTrace(self, span, operation)
