@@ -18,7 +18,6 @@ loopback, for chat, Responses and Messages streams, with output guards (each eve
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -265,10 +264,9 @@ def test_an_answer_that_never_starts_is_a_504(faulty: Start, api: StreamAPI, gua
     it for the body): the wait for the answer's status line is bounded all the same."""
     proxy, upstream = faulty(POLICIES[guarding], upstream_timeout=0.5)
     upstream.script(Answer(events=api.events(PIECES), first_byte_delay=3.0))
-    started = time.monotonic()
-    text, exc = api.read(proxy)
+    text, exc = api.read(proxy)  # had the delay run its course, the answer would be a 200
     assert text == "" and isinstance(exc, (openai.APIStatusError, anthropic.APIStatusError))
-    assert exc.status_code == 504 and time.monotonic() - started < 2.5
+    assert exc.status_code == 504
     assert counted(proxy) == {"timeout": 1}
 
 

@@ -98,7 +98,7 @@ class ProxyFront:
             anthropic = _loosely_anthropic(str(scope["path"]))  # Anthropic's clients read its shape
             reply = (DIALECTS["/v1/messages"].error_reply(400, message, "invalid_request_error", "invalid_path")
                      if anthropic else error_reply(400, message, "invalid_request_error", "invalid_path"))
-            await _send(reply, receive, send, None)
+            await _send(reply, send)
             return
         resolved = resolve(path)
         if resolved is not None:
@@ -109,7 +109,7 @@ class ProxyFront:
                     self.runtime.admin_key or self.runtime.client_keys):
                 denied = admin_denied(self.runtime, _decoded(scope["headers"]))
                 if denied is not None:
-                    await _send(admin_refusal(denied), receive, send, None)
+                    await _send(admin_refusal(denied), send)
                     return
             if path != scope["path"] and path in _OWN_PATHS:
                 scope = {**scope, "path": path}
@@ -149,11 +149,8 @@ class ProxyFront:
                                   (b"x-guardproxy-request-id", context.report.request_id.encode()))
             try:
                 if reply.chunks is None and reply.relay is None:  # _send_whole's, here: one coroutine fewer
-                    headers = [*reply.headers, (b"content-length", str(len(reply.body)).encode())]
-                    if watch is not None:
-                        watch.start(headers)
-                        watch.body(reply.body)
-                    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+                    await send({"type": "http.response.start", "status": reply.status,
+                                "headers": _whole_headers(reply, watch)})
                     await send({"type": "http.response.body", "body": reply.body})
                 else:
                     await _send_stream(reply, receive, send, watch, self._streams, self._silences)
@@ -183,21 +180,19 @@ def _decoded(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
 
 
-async def _send(reply: Reply, receive: Receive, send: Send, watch: ResponseWatch | None) -> None:
-    """A complete body in two ASGI messages, or the chunks as they come."""
-    if reply.chunks is None and reply.relay is None:
-        await _send_whole(reply, send, watch)
-    else:
-        await _send_stream(reply, receive, send, watch, None)
+async def _send(reply: Reply, send: Send) -> None:
+    """One of the front's own complete replies, in two ASGI messages."""
+    await send({"type": "http.response.start", "status": reply.status, "headers": _whole_headers(reply, None)})
+    await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _send_whole(reply: Reply, send: Send, watch: ResponseWatch | None) -> None:
+def _whole_headers(reply: Reply, watch: ResponseWatch | None) -> list[tuple[bytes, bytes]]:
+    """A complete reply's headers, with its length; ``watch`` reads the reply as it leaves."""
     headers = [*reply.headers, (b"content-length", str(len(reply.body)).encode())]
     if watch is not None:
         watch.start(headers)
         watch.body(reply.body)
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": reply.body})
+    return headers
 
 
 async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: ResponseWatch | None,
@@ -220,12 +215,14 @@ async def _send_stream(reply: Reply, receive: Receive, send: Send, watch: Respon
                 silences.add(relay)
             try:
                 async for chunk in relay.response.content.iter_any():
-                    relay.pieces += 1  # what SilenceWatch reads
+                    relay.pieces += 1  # what SilenceWatch reads: the upstream is not silent
                     if end is not None:
                         end.feed(chunk)
                     if watch is not None:
                         watch.body(chunk)
+                    relay.sending = True  # nor is it while a slow client holds the send (back-pressure)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    relay.sending = False
             except UPSTREAM_ERRORS as exc:
                 tail = relay.broke(exc)  # or BodyCutOff, for a body that cannot carry an error event
             else:

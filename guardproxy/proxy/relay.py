@@ -93,7 +93,7 @@ class RawRelay:
     every piece and its own start and end, the largest part of an unguarded stream's
     overhead (benchmarks/README.md)."""
 
-    __slots__ = ("context", "end", "pieces", "response", "seen", "silence", "since", "sse")
+    __slots__ = ("context", "end", "pieces", "response", "seen", "sending", "silence", "since", "sse")
 
     def __init__(self, response: aiohttp.ClientResponse, sse: bool, context: RequestContext,
                  end: StreamEnd | None, silence: float | None = None) -> None:
@@ -105,6 +105,7 @@ class RawRelay:
         # the front counts pieces here and ``SilenceWatch`` ends a body silent for that long.
         self.silence = silence
         self.pieces = self.seen = 0
+        self.sending = False  # the front is handing a piece to a client that may be slow to take it
         self.since = 0.0
 
     def fall_silent(self) -> None:
@@ -148,8 +149,9 @@ class SilenceWatch:
     counts the pieces it relays (``RawRelay.pieces``), and a sweep every eighth of the
     timeout (at least 50 ms, at most 5 s) ends a stream whose count has not moved for
     the timeout: it times out between ``silence`` and ``silence`` plus one sweep after
-    its last byte, like aiohttp's, with the same error. Guarded streams and other
-    answers keep aiohttp's read timeout."""
+    its last byte, like aiohttp's, with the same error. Time the front spends handing a
+    piece to a slow client does not count, as aiohttp stops its timer while back-pressure
+    pauses reading. Guarded streams and other answers keep aiohttp's read timeout."""
 
     def __init__(self) -> None:
         self._relays: dict[RawRelay, None] = {}
@@ -172,7 +174,7 @@ class SilenceWatch:
         now = loop.time()
         for relay in list(self._relays):
             assert relay.silence is not None
-            if relay.pieces != relay.seen:
+            if relay.pieces != relay.seen or relay.sending:  # a slow client is not a silent upstream
                 relay.seen, relay.since = relay.pieces, now
             elif now - relay.since >= relay.silence:
                 del self._relays[relay]
