@@ -51,7 +51,11 @@ def test_two_workers_sum_their_counts(tmp_path: Path, upstream_server: ThreadedS
             assert response.status_code in (200, 400)
         if metrics_port:
             assert httpx.get(url + "/metrics").status_code == 404
-        samples = scrape(f"http://127.0.0.1:{metrics_port}" if metrics_port else url)
+        where = f"http://127.0.0.1:{metrics_port}" if metrics_port else url
+        # Each worker records its finished requests in batches (at most 50 ms later, telemetry/batch.py):
+        # a scrape answered by one worker sees the other's last requests once its batch is written.
+        assert wait_until(lambda: total(scrape(where), "guardproxy_requests_total", route="chat") >= 30, timeout=5)
+        samples = scrape(where)
         assert total(samples, "guardproxy_requests_total", route="chat") == 30
         assert total(samples, "guardproxy_requests_total", verdict="blocked") == 10
         assert total(samples, "guardproxy_violations_total", label="banned") == 10
