@@ -140,24 +140,18 @@ def indirect_report(store: EmbeddingStore, data: Path) -> dict[str, Any]:
     report: dict[str, Any] = {"threshold": round(threshold, 4), "carriers": {}, "families": {}}
     corpus = indirect_rows(data)
     baseline_docs = keyword_hits([row.text for row in corpus])
-    for name in np.unique(docs.source):
-        here = docs.source == name
-        held, held_threshold = _fit_and_threshold(windows, windows.source != name)
-        _, left_scores = documents(windows, held.probabilities(windows.features))
-        report["carriers"][str(name)] = {
-            "in_sample": _doc_figures(docs, shipped, here, threshold),
-            "left_out": _doc_figures(docs, left_scores, here, held_threshold),
-            "baseline": _doc_figures(docs, baseline_docs, here, 0.5)}
-        print(f"  carrier {name}: {json.dumps(report['carriers'][str(name)])}", file=sys.stderr)
-    for family in sorted(set(docs.family) - {""}):
-        planted = docs.family == family
-        held, held_threshold = _fit_and_threshold(windows, windows.family != family)
-        _, left_scores = documents(windows, held.probabilities(windows.features))
-        report["families"][str(family)] = {
-            "in_sample": _doc_figures(docs, shipped, planted, threshold),
-            "left_out": _doc_figures(docs, left_scores, planted, held_threshold),
-            "baseline": _doc_figures(docs, baseline_docs, planted, 0.5)}
-        print(f"  family {family}: {json.dumps(report['families'][str(family)])}", file=sys.stderr)
+    # Left out in turn: each carrier (the documents' source), then each planted instruction family.
+    for key, label, column, groups in (("carriers", "carrier", "source", list(np.unique(docs.source))),
+                                       ("families", "family", "family", sorted(set(docs.family) - {""}))):
+        for name in groups:
+            here = getattr(docs, column) == name
+            held, held_threshold = _fit_and_threshold(windows, getattr(windows, column) != name)
+            _, left_scores = documents(windows, held.probabilities(windows.features))
+            report[key][str(name)] = {
+                "in_sample": _doc_figures(docs, shipped, here, threshold),
+                "left_out": _doc_figures(docs, left_scores, here, held_threshold),
+                "baseline": _doc_figures(docs, baseline_docs, here, 0.5)}
+            print(f"  {label} {name}: {json.dumps(report[key][str(name)])}", file=sys.stderr)
     lfqa = lfqa_documents(data)
     texts = [[d[w.start:w.end] for w in text_windows(d)] for d in lfqa]
     flat = [w for group in texts for w in group]

@@ -115,10 +115,17 @@ async def test_long_token_without_whitespace_is_still_released() -> None:
     assert buffer.cut(final=False) == 36
 
 
-async def test_tool_call_arguments_are_held_then_checked_whole() -> None:
-    def tool_delta(**fields: Any) -> bytes:
-        return chat_chunk(tool_calls=[{"index": 0, **fields}])
+def tool_delta(**fields: Any) -> bytes:
+    return chat_chunk(tool_calls=[{"index": 0, **fields}])
 
+
+def streamed_calls(out: bytes) -> list[dict[str, Any]]:
+    """Every tool call delta the stream sent, in order."""
+    return [c for e in SSEDecoder().feed(out) if isinstance(e.json(), dict)
+            for ch in e.json()["choices"] for c in ch["delta"].get("tool_calls", [])]
+
+
+async def test_tool_call_arguments_are_held_then_checked_whole() -> None:
     args = json.dumps({"number": "555-1234", "note": "fine"})
     events = [chat_chunk(role="assistant", content=None),
               tool_delta(id="call_1", type="function", function={"name": "dial", "arguments": ""}),
@@ -126,8 +133,7 @@ async def test_tool_call_arguments_are_held_then_checked_whole() -> None:
               chat_chunk(finish="tool_calls"), DONE]
     out, guard = await run(events)
     assert guard.verdict == "redacted"
-    calls = [c for e in SSEDecoder().feed(out) if isinstance(e.json(), dict)
-             for ch in e.json()["choices"] for c in ch["delta"].get("tool_calls", [])]
+    calls = streamed_calls(out)
     assert len(calls) == 1  # held, then sent whole
     assert calls[0]["id"] == "call_1" and calls[0]["function"]["name"] == "dial"
     assert json.loads(calls[0]["function"]["arguments"]) == {"number": "[PHONE]", "note": "fine"}
@@ -139,9 +145,6 @@ async def test_tool_call_arguments_are_held_then_checked_whole() -> None:
 
 
 async def test_custom_tool_call_input_is_held_then_checked_whole_and_stays_custom() -> None:
-    def tool_delta(**fields: Any) -> bytes:
-        return chat_chunk(tool_calls=[{"index": 0, **fields}])
-
     text = "dial 555-1234 and say fine"
     events = [chat_chunk(role="assistant", content=None),
               tool_delta(id="call_1", type="custom", custom={"name": "shell", "input": ""}),
@@ -149,8 +152,7 @@ async def test_custom_tool_call_input_is_held_then_checked_whole_and_stays_custo
               chat_chunk(finish="tool_calls"), DONE]
     out, guard = await run(events)
     assert guard.verdict == "redacted"
-    calls = [c for e in SSEDecoder().feed(out) if isinstance(e.json(), dict)
-             for ch in e.json()["choices"] for c in ch["delta"].get("tool_calls", [])]
+    calls = streamed_calls(out)
     assert calls == [{"index": 0, "id": "call_1", "type": "custom",
                       "custom": {"name": "shell", "input": "dial [PHONE] and say fine"}}]  # held, sent whole
 

@@ -117,12 +117,14 @@ def relay_stream(upstream: aiohttp.ClientResponse, own: RawHeaders, context: Req
 
 
 async def relay_reply(upstream: aiohttp.ClientResponse, own: RawHeaders, context: RequestContext,
-                      body_done: bool) -> Reply:
-    """The upstream's answer as it came: read whole (``read_whole``), or relayed as it arrives."""
+                      body_done: bool, silence: float | None = None) -> Reply:
+    """The upstream's answer as it came: read whole (``read_whole``), or relayed as it arrives.
+    ``silence``: the call had no read timeout of aiohttp's (``upstream_call.silent_stream``), so a
+    stream is watched by ``SilenceWatch`` and a whole answer must come within that time in all."""
     if not read_whole(upstream):
-        return relay_stream(upstream, own, context, body_done)
+        return relay_stream(upstream, own, context, body_done, silence)
     try:
-        raw = await upstream.read()
+        raw = await (within(upstream.read(), silence) if silence is not None else upstream.read())
     except UPSTREAM_ERRORS as exc:  # nothing has gone to the client yet: a 502/504 instead
         return upstream_failure(exc, own, context)
     finally:
@@ -216,19 +218,8 @@ async def guarded(runtime: Runtime, ex: Exchange, context: RequestContext) -> Re
     except UPSTREAM_ERRORS as exc:
         return upstream_failure(exc, verdict_headers(context.verdict, choice.tag), context)
     if not reads_output or upstream.status >= 300:
-        own = verdict_headers(context.verdict, choice.tag)
-        if not read_whole(upstream):
-            return relay_stream(upstream, own, context, body_done=True,
-                                silence=runtime.settings.upstream_timeout if silent else None)
-        try:  # relay_reply's read, here: one coroutine fewer to cross at each suspension of the read
-            # Without aiohttp's read timeout on this call (silent), a whole answer gets the timeout in all.
-            raw = await (within(upstream.read(), runtime.settings.upstream_timeout) if silent else upstream.read())
-        except UPSTREAM_ERRORS as exc:
-            return upstream_failure(exc, own, context)
-        finally:
-            context.upstream_finished()
-            close_upstream(upstream)
-        return Reply(upstream.status, response_headers(upstream.raw_headers, decoded=False) + own, raw)
+        return await relay_reply(upstream, verdict_headers(context.verdict, choice.tag), context, body_done=True,
+                                 silence=runtime.settings.upstream_timeout if silent else None)
     # Output guards see the prompt as the model saw it (redacted), and the documents sent with it.
     if checked is not None:
         prompt = tuple(dataclasses.replace(seg, text=text)
